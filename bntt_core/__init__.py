@@ -1,0 +1,29 @@
+"""bntt_core: Batch Normalization Through Time (BNTT) spiking neural networks.
+
+The public API (notebooks, the dashboard, benchmarks and outside checks call exactly these names):
+
+    BNTT, LIF, poisson_encode, direct_encode, build_model     the engine (SPEC "Neuron and network")
+    ModelSpec, SpikingNet, ANNNet                             what build_model returns and stores
+
+Tensors are time-major: [T, B, ...].
+"""
+
+from bntt_core.encoding import direct_encode, poisson_encode
+from bntt_core.models import ANNNet, ModelSpec, SpikingNet, build_model, model_from_spec
+from bntt_core.neurons import LIF
+from bntt_core.norms import BNTT, SharedBN, TimeLN
+
+__all__ = [
+    "ANNNet",
+    "BNTT",
+    "LIF",
+    "ModelSpec",
+    "SharedBN",
+    "SpikingNet",
+    "TimeLN",
+    "build_model",
+    "direct_encode",
+    "model_from_spec",
+    "poisson_encode",
+]
+__version__ = "0.1.0"

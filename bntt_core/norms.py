@@ -1,0 +1,126 @@
+"""Normalisation layers for time-major SNN currents [T, B, C] or [T, B, C, H, W].
+
+    BNTT       Batch Normalization Through Time (the paper, §3.2): for every step t its own batch
+               statistics, its own running mean/var and its own γ_t (per channel); no β.
+               y_t = γ_t · (x_t − μ_t) / sqrt(σ²_t + ε)
+    SharedBN   "Baseline + standard BN": ONE BatchNorm shared by all steps; statistics over T·B(·H·W)
+               jointly, one running mean/var and one γ per channel; no β.
+    TimeLN     LayerNorm (Table 5): per sample and per step over (C, H, W), one γ per channel; no β.
+
+β is left out everywhere because it would add a constant voltage to every membrane at every step
+(paper §3.2); this keeps the norm ablation a comparison of statistics, not of biases.
+
+BNTT is ONE batched `F.batch_norm` call: the T steps are laid side by side as T·C channels, so each
+(t, c) pair gets exactly the statistics, the running-stat update and the γ gradient of a separate
+`nn.BatchNorm` module, without a Python loop over steps.
+
+    norm = BNTT(num_features=64, num_steps=25)
+    y = norm(x)   # x [T, B, 64, H, W], T ≤ 25  →  y [T, B, 64, H, W]
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NORMS = ("bntt", "bn", "ln", "none")
+
+
+def _check_time_major(x: torch.Tensor, num_features: int, who: str) -> None:
+    if x.dim() not in (3, 5):
+        raise ValueError(
+            f"{who} expects time-major input [T, B, C] or [T, B, C, H, W]; got shape {tuple(x.shape)}"
+        )
+    if x.shape[2] != num_features:
+        raise ValueError(f"{who} was built for {num_features} channels; input has {x.shape[2]} (shape {tuple(x.shape)})")
+
+
+class BNTT(nn.Module):
+    """Batch Normalization Through Time: separate statistics, running stats and γ for every step."""
+
+    def __init__(self, num_features: int, num_steps: int, eps: float = 1e-4, momentum: float = 0.1):
+        super().__init__()
+        if num_features < 1 or num_steps < 1:
+            raise ValueError(f"BNTT needs num_features ≥ 1 and num_steps ≥ 1; got {num_features}, {num_steps}")
+        self.num_features = num_features
+        self.num_steps = num_steps
+        self.eps = eps  # 1e-4 as in the official code
+        self.momentum = momentum  # PyTorch convention: new = (1 − m)·old + m·batch
+        self.weight = nn.Parameter(torch.ones(num_steps, num_features))  # γ_t, initialised to 1
+        self.register_buffer("running_mean", torch.zeros(num_steps, num_features))
+        self.register_buffer("running_var", torch.ones(num_steps, num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_time_major(x, self.num_features, "BNTT")
+        steps, batch = x.shape[0], x.shape[1]
+        if steps > self.num_steps:
+            raise ValueError(f"BNTT has statistics for {self.num_steps} steps; input has T = {steps}")
+        # [T, B, C, *S] → [B, T·C, prod(S)]: step t's channel c becomes channel t·C + c
+        side_by_side = x.transpose(0, 1).reshape(batch, steps * self.num_features, -1)
+        y = F.batch_norm(
+            side_by_side,
+            self.running_mean[:steps].view(-1),  # contiguous views: the in-place update reaches the buffer
+            self.running_var[:steps].view(-1),
+            self.weight[:steps].reshape(-1),
+            None,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
+        # [B, T·C, prod(S)] → [T, B, C, *S]
+        return y.view(batch, steps, *x.shape[2:]).transpose(0, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, num_steps={self.num_steps}, eps={self.eps}, momentum={self.momentum}"
+
+
+class SharedBN(nn.Module):
+    """One BatchNorm for all steps (the paper's 'standard BN' baseline): stats over T·B jointly."""
+
+    def __init__(self, num_features: int, eps: float = 1e-4, momentum: float = 0.1):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_time_major(x, self.num_features, "SharedBN")
+        y = F.batch_norm(x.flatten(0, 1), self.running_mean, self.running_var, self.weight, None,
+                         self.training, self.momentum, self.eps)  # [T·B, C, *S]
+        return y.view(x.shape)
+
+
+class TimeLN(nn.Module):
+    """Layer normalisation of every sample at every step over (C, H, W); γ per channel, no β."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_time_major(x, self.num_features, "TimeLN")
+        y = F.group_norm(x.flatten(0, 1), 1, self.weight, None, self.eps)  # one group = all of (C, H, W)
+        return y.view(x.shape)
+
+
+class NoNorm(nn.Identity):
+    """The surrogate-gradient baseline: currents go straight into the membrane."""
+
+
+def make_norm(kind: str, num_features: int, num_steps: int) -> nn.Module:
+    """The normalisation named by `kind` (one of NORMS) for a layer with `num_features` channels."""
+    if kind == "bntt":
+        return BNTT(num_features, num_steps)
+    if kind == "bn":
+        return SharedBN(num_features)
+    if kind == "ln":
+        return TimeLN(num_features)
+    if kind == "none":
+        return NoNorm()
+    raise ValueError(f"unknown norm {kind!r}; choose one of {list(NORMS)}")
