@@ -12,6 +12,7 @@ from bntt_core.encoding import direct_encode, poisson_encode
 from bntt_core.models import ANNNet, ModelSpec, SpikingNet, build_model, model_from_spec
 from bntt_core.neurons import LIF
 from bntt_core.norms import BNTT, SharedBN, TimeLN
+from bntt_core.step import eval_logits, train_step
 
 __all__ = [
     "ANNNet",
@@ -23,7 +24,9 @@ __all__ = [
     "TimeLN",
     "build_model",
     "direct_encode",
+    "eval_logits",
     "model_from_spec",
     "poisson_encode",
+    "train_step",
 ]
 __version__ = "0.1.0"
