@@ -39,6 +39,11 @@ def check_leak_threshold(leak: float, threshold: float) -> None:
         raise ValueError(f"threshold must be > 0; got {threshold}")
 
 
+def _state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Membrane precision: fp32 at least (bf16/fp16 currents), fp64 when the currents are fp64."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 class _LIFScan(torch.autograd.Function):
     """Fused LIF forward/backward over all T steps (see the module docstring for the equations)."""
 
@@ -50,8 +55,9 @@ class _LIFScan(torch.autograd.Function):
         spikes = current.new_empty(current.shape)  # same dtype as the currents: exact 0/1 in bf16 too
         slope = current.new_empty(current.shape)  # σ'(U_t), all the backward needs
         fired = torch.empty(current.shape, dtype=torch.bool, device=current.device) if hard_reset else None
-        membrane_trace = torch.empty(current.shape, dtype=torch.float32, device=current.device) if keep_membrane else None
-        membrane = torch.zeros(current.shape[1:], dtype=torch.float32, device=current.device)
+        state_dtype = _state_dtype(current.dtype)
+        membrane_trace = torch.empty(current.shape, dtype=state_dtype, device=current.device) if keep_membrane else None
+        membrane = torch.zeros(current.shape[1:], dtype=state_dtype, device=current.device)
         for t in range(num_steps):
             membrane = membrane.mul_(leak).add_(current[t])  # charge
             spike = membrane > threshold  # fire
@@ -83,7 +89,7 @@ class _LIFScan(torch.autograd.Function):
             (slope,) = ctx.saved_tensors
             fired = None
         grad_current = grad_spikes.new_empty(grad_spikes.shape)
-        carry = torch.zeros(grad_spikes.shape[1:], dtype=torch.float32, device=grad_spikes.device)
+        carry = torch.zeros(grad_spikes.shape[1:], dtype=_state_dtype(grad_spikes.dtype), device=grad_spikes.device)
         for t in range(grad_spikes.shape[0] - 1, -1, -1):
             # carry = ∂L/∂U_{t+1} · ∂U_{t+1}/∂U_t, without the reset path (it has no gradient)
             grad_membrane = carry.add_(grad_spikes[t] * slope[t])
