@@ -220,15 +220,19 @@ class SpikingNet(nn.Module):
                     return encode(pixels, 1, "poisson", generator, spec.poisson_rescale)[0]
                 return pixels
             return encode(x, steps, spec.encoding, generator, spec.poisson_rescale)
-        encoded_ranks = (3,) if spec.arch == "seqfc" else (5, 3) if spec.arch == "mlp" else (5,)
-        if x.dim() in encoded_ranks:
+        image = (spec.in_channels, spec.image_size, spec.image_size)
+        encoded_shapes = {"seqfc": [(spec.in_channels,)], "mlp": [image, (image[0] * image[1] * image[2],)]}
+        allowed = encoded_shapes.get(spec.arch, [image])
+        encoded_ranks = tuple(len(shape) + 2 for shape in allowed)
+        if x.dim() in encoded_ranks and tuple(x.shape[2:]) in allowed:
             if x.shape[0] > spec.num_steps:
                 raise ValueError(f"encoded input has T = {x.shape[0]} steps; the model has {spec.num_steps}")
             if num_steps is not None and steps > x.shape[0]:
                 raise ValueError(f"num_steps {steps} exceeds the {x.shape[0]} encoded steps given")
             return x[:steps] if num_steps is not None else x
+        encoded = " or ".join(f"[T, B, {', '.join(map(str, shape))}]" for shape in allowed)
         raise ValueError(f"{spec.arch} expects images [B, {spec.in_channels}, {spec.image_size}, "
-                         f"{spec.image_size}] or encoded input of rank {encoded_ranks}; got shape {tuple(x.shape)}")
+                         f"{spec.image_size}] or encoded input {encoded}; got shape {tuple(x.shape)}")
 
     def forward(self, x: torch.Tensor, num_steps: int | None = None, *, per_step: bool = False,
                 generator: torch.Generator | None = None, monitor: Monitor | None = None) -> torch.Tensor:
@@ -240,7 +244,7 @@ class SpikingNet(nn.Module):
         if h.dim() > 3:
             h = h.flatten(2)
         steps, batch = h.shape[0], h.shape[1]
-        out = self.classifier(h.flatten(0, 1)).unflatten(0, (steps, batch)).float()  # [T, B, classes]
+        out = _at_least_fp32(self.classifier(h.flatten(0, 1)).unflatten(0, (steps, batch)))  # [T, B, classes]
         count = torch.arange(1, steps + 1, device=out.device, dtype=out.dtype).view(-1, 1, 1)
         running = out.cumsum(0) / count  # [T, B, classes]: the output accumulated up to step t
         return running if per_step else running[-1]
@@ -277,7 +281,7 @@ class ANNNet(nn.Module):
         return list(self.names)
 
     def norm_layers(self) -> dict[str, nn.Module]:
-        return {name: block[2 if isinstance(block[0], nn.Flatten) else 1] for name, block in zip(self.names, self.blocks)}
+        return {name: block[2 if isinstance(block[0], nn.Flatten) else 1] for name, block in zip(self.names, self.blocks, strict=True)}
 
     def forward(self, x: torch.Tensor, num_steps: int | None = None, *, per_step: bool = False,
                 generator: torch.Generator | None = None, monitor: Monitor | None = None) -> torch.Tensor:
@@ -287,8 +291,13 @@ class ANNNet(nn.Module):
         h = x
         for block in self.blocks:
             h = block(h)
-        logits = self.classifier(h).float()  # [B, classes]
+        logits = _at_least_fp32(self.classifier(h))  # [B, classes]
         return logits.unsqueeze(0) if per_step else logits  # per_step: one "step" [1, B, classes]
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Accumulate outputs in fp32 under bf16 autocast; leave fp32/fp64 models as they are."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
 
 
 def _check_image(x: torch.Tensor, spec: ModelSpec) -> None:

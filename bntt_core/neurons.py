@@ -95,8 +95,8 @@ class _LIFScan(torch.autograd.Function):
             grad_membrane = carry.add_(grad_spikes[t] * slope[t])
             grad_current[t] = grad_membrane
             carry = grad_membrane * ctx.leak
-            if fired is not None:
-                carry = carry.masked_fill_(fired[t], 0.0)
+            if fired is not None and t > 0:
+                carry = carry.masked_fill_(fired[t - 1], 0.0)  # a hard reset after step t−1 cuts U_{t−1} → U_t
         return grad_current, None, None, None, None, None
 
 
