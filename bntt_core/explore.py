@@ -179,23 +179,22 @@ def poisson_average(coded: dict[str, np.ndarray], steps: int) -> np.ndarray:
     return coded["poisson"][:steps].mean(axis=0)
 
 
-EMBEDDED_DIGITS = Path(__file__).resolve().parent.parent / "data" / "mnist10k.npz"
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the usual MNIST statistics, for the coding demo
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the usual MNIST statistics, for the drawn fallback digit
 
 
-def example_digits(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(images [N, 28, 28] float in [0, 1], labels [N]) of the embedded mnist10k file, or None when
-    it is not on disk (the Learn view then draws `synthetic_digit`)."""
-    path = Path(path) if path is not None else EMBEDDED_DIGITS
-    if not path.is_file():
+def example_digits() -> dict | None:
+    """The test split of the embedded mnist10k digits (`bntt_core.data.load_data`), for teaching:
+    {"images": [N, 28, 28] float in [0, 1], "labels": [N], "mean": float, "std": float, "source": str};
+    None when the data is not on disk (the Learn view then draws `synthetic_digit`)."""
+    from bntt_core.data import DataError, load_data, to_pixels
+
+    try:
+        _train, test, info = load_data("mnist10k")
+    except DataError:
         return None
-    with np.load(path) as archive:
-        if "images" not in archive.files or "labels" not in archive.files:
-            return None
-        images = archive["images"]
-        labels = archive["labels"]
-    images = images.astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
-    return images.reshape(len(images), *images.shape[-2:]), labels.astype(np.int64)
+    images = to_pixels(test.images)[:, 0].numpy()  # [N, 1, 28, 28] uint8 → [N, 28, 28] float
+    return {"images": images, "labels": test.labels.numpy(), "mean": float(info.mean[0]),
+            "std": float(info.std[0]), "source": info.source}
 
 
 def synthetic_digit(size: int = 28) -> np.ndarray:
@@ -330,14 +329,17 @@ def record_layer_spikes(model: torch.nn.Module, image: torch.Tensor, layers: lis
 
 def record_spike_raster(model: torch.nn.Module, image: torch.Tensor, *, layer: str, neurons: list[int] | None = None,
                         max_neurons: int = 64, seed: int = 0) -> pd.DataFrame:
-    """A raster of one layer for one normalised image [1, C, H, W] (or [C, H, W]).
+    """A raster of one layer for one normalised image [1, C, H, W] (or [C, H, W], or event frames
+    [T, 1, C, H, W]).
 
     `neurons` are flat indices into the layer's neurons (channel-major); by default the `max_neurons`
     most active ones. Returns one row per (neuron, step) with columns neuron, t (1..T), spike (0/1).
     """
     if image.dim() == 3:
         image = image.unsqueeze(0)
-    spikes = record_layer_spikes(model, image[:1], [layer], seed=seed)
+    if image.dim() == 4:
+        image = image[:1]  # (event frames [T, 1, C, H, W] are already one sample)
+    spikes = record_layer_spikes(model, image, [layer], seed=seed)
     if layer not in spikes:
         raise ValueError(f"layer {layer!r} not found; the model's hidden layers are {list(model.layer_names)}")
     flat = spikes[layer][:, 0].flatten(1)  # [T, N]
@@ -358,6 +360,198 @@ def record_spike_raster(model: torch.nn.Module, image: torch.Tensor, *, layer: s
         "t": np.tile(np.arange(1, steps + 1), len(chosen)),
         "spike": values.T.reshape(-1).astype(np.int64),
     })
+
+
+def test_example(test_set, info, index: int) -> dict:
+    """One test example ready for display and for a model.
+
+    Returns {"pixels": [H, W, C] ([H, W] for grey) float in [0, 1] for display (None for event frames),
+    "model_input": normalised [1, C, H, W] (or time-major event frames [T, 1, C, H, W]), "label": int,
+    "class_name": str}.
+    """
+    from bntt_core.data import normalize, to_pixels
+
+    count = len(test_set.labels)
+    if not 0 <= int(index) < count:
+        raise ValueError(f"image index {index} is outside the test set (0..{count - 1})")
+    images = test_set.images[int(index):int(index) + 1]
+    label = int(test_set.labels[int(index)])
+    names = list(getattr(info, "class_names", None) or [])
+    class_name = str(names[label]) if label < len(names) else str(label)
+    if images.dim() == 5:  # event frames [1, T, C, H, W]: no pixels to normalise
+        return {"pixels": None, "model_input": images.float().transpose(0, 1), "label": label,
+                "class_name": class_name}
+    pixels = to_pixels(images)
+    shown = pixels[0].permute(1, 2, 0).numpy()  # [H, W, C]
+    return {"pixels": shown[..., 0] if shown.shape[-1] == 1 else shown, "model_input": normalize(pixels, info),
+            "label": label, "class_name": class_name}
+
+
+def _display(pixels: torch.Tensor) -> np.ndarray:
+    """[1, C, H, W] pixels in [0, 1] → [H, W] (grey) or [H, W, C] for showing as an image."""
+    shown = pixels[0].detach().permute(1, 2, 0).cpu().numpy()
+    return shown[..., 0] if shown.shape[-1] == 1 else shown
+
+
+def perturbation_predictions(models: dict, pixels: torch.Tensor, label: int, *, sigma: float, epsilon: float,
+                             seed: int = 0, class_names: list[str] | None = None) -> dict:
+    """One test image clean, with Gaussian noise and under FGSM, and every model's prediction on each.
+
+    `models`: {name: (model, DataInfo)}; `pixels`: the clean image [1, C, H, W] in [0, 1] (or uint8).
+    Noise and attack act on the pixels, which each model then normalises with its own statistics, as
+    in `bntt_core.robustness` (Fig 8): noise x + σ·z (z seeded), clipped; FGSM x + ε·sign(∇_x L)
+    with each model's OWN gradient (SNN-crafted through the surrogate for SNNs,
+    `bntt_core.robustness.fgsm_signs`), clipped. Predictions use the Poisson stream seeded with `seed`.
+
+    Returns {"clean", "noisy": display images, "adversarial": {name: display image}, "predictions":
+    DataFrame(model, label, clean, clean_confidence, noisy, noisy_confidence, adversarial,
+    adversarial_confidence)}.
+    """
+    from bntt_core.data import normalize, to_pixels
+    from bntt_core.robustness import NOISE_SEED_OFFSET, fgsm_signs
+    from bntt_core.step import eval_logits
+
+    if sigma < 0 or epsilon < 0:
+        raise ValueError(f"sigma and epsilon must be ≥ 0; got {sigma} and {epsilon}")
+    clean = to_pixels(pixels).float()
+    if clean.dim() != 4 or clean.shape[0] != 1:
+        raise ValueError(f"expected one image [1, C, H, W]; got shape {tuple(clean.shape)}")
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(int(seed) + NOISE_SEED_OFFSET))
+    noisy = (clean + float(sigma) * noise).clamp(0.0, 1.0)
+    labels = torch.tensor([int(label)])
+
+    def name_of(index: int) -> str:
+        return str(class_names[index]) if class_names and index < len(class_names) else str(index)
+
+    def predict(model, info, x: torch.Tensor) -> tuple[str, float]:
+        generator = torch.Generator().manual_seed(int(seed))
+        logits = eval_logits(model, normalize(x, info), generator=generator)[0]
+        probabilities = torch.softmax(logits.float(), dim=0)
+        index = int(probabilities.argmax())
+        return name_of(index), float(probabilities[index])
+
+    rows, adversarial = [], {}
+    for name, (model, info) in models.items():
+        signs = fgsm_signs(model, clean, labels, mean=info.mean, std=info.std, seed=int(seed))
+        attacked = (clean + float(epsilon) * signs.float()).clamp(0.0, 1.0)
+        adversarial[name] = _display(attacked)
+        row = {"model": name, "label": name_of(int(label))}
+        for kind, x in (("clean", clean), ("noisy", noisy), ("adversarial", attacked)):
+            row[kind], row[f"{kind}_confidence"] = predict(model, info, x)
+        rows.append(row)
+    return {"clean": _display(clean), "noisy": _display(noisy), "adversarial": adversarial,
+            "predictions": pd.DataFrame(rows)}
+
+
+# ------------------------------------------------------------------------------------ early exit
+def early_exit_summary(gamma_mean: pd.DataFrame, accuracy_by_step: pd.DataFrame, threshold: float, *,
+                       spike_activity: pd.DataFrame | None = None, energy: pd.DataFrame | None = None) -> dict:
+    """What the paper's temporal early exit at γ threshold `threshold` buys on one run.
+
+    Returns exit_step (SPEC rule, `exit_step_from_gamma_mean`), num_steps (T), accuracy at the exit
+    step and at T (from the output accumulated up to t), steps_saved and their fraction, and — when
+    the spike_activity and energy tables are given — energy_pj (all T steps), energy_saved_pj and
+    energy_saved_fraction. The energy after the exit is each layer's energy times the share of that
+    layer's spikes that fall after the exit step; a layer the spike table does not list (the input
+    or the output layer) is counted in proportion to the steps saved.
+    """
+    from bntt_core.early_exit import exit_step_from_gamma_mean
+
+    by_step = accuracy_by_step.sort_values("t")
+    num_steps = int(by_step["t"].max())
+    exit_step = min(int(exit_step_from_gamma_mean(gamma_mean, float(threshold))), num_steps)
+    accuracy = by_step.set_index("t")["accuracy"]
+    summary = {
+        "threshold": float(threshold),
+        "exit_step": exit_step,
+        "num_steps": num_steps,
+        "accuracy": float(accuracy.get(exit_step, float("nan"))),
+        "full_accuracy": float(accuracy.get(num_steps, float("nan"))),
+        "steps_saved": num_steps - exit_step,
+        "steps_saved_fraction": (num_steps - exit_step) / num_steps,
+    }
+    if spike_activity is not None and energy is not None and len(energy):
+        later_share = {}
+        for layer, part in spike_activity.groupby("layer"):
+            total = float(part["spikes_per_neuron"].sum())
+            later = float(part.loc[part["t"] > exit_step, "spikes_per_neuron"].sum())
+            later_share[str(layer)] = later / total if total > 0 else 0.0
+        step_share = summary["steps_saved_fraction"]
+        total_energy = float(energy["energy_pj"].sum())
+        saved = float(sum(float(row.energy_pj) * later_share.get(str(row.layer), step_share)
+                          for row in energy.itertuples()))
+        summary.update(energy_pj=total_energy, energy_saved_pj=saved,
+                       energy_saved_fraction=saved / total_energy if total_energy > 0 else 0.0)
+    return summary
+
+
+# --------------------------------------------------------------------------------------- compare
+def run_method(summary: dict) -> str:
+    """The method a run stands for on the Compare page: bntt, bn, ln, none, ann or converted."""
+    if summary.get("spiking") is False:
+        return "ann"
+    if summary.get("kind") == "converted":
+        return "converted"
+    return str(summary.get("norm") or "none")
+
+
+def _mean_accuracy_over(table: pd.DataFrame, column: str) -> float:
+    """Mean accuracy over the table's grid (the area under the curve ÷ the grid's span)."""
+    df = table.sort_values(column)
+    x, y = df[column].to_numpy(dtype=float), df["accuracy"].to_numpy(dtype=float)
+    if len(x) < 2 or x[-1] == x[0]:
+        return float(y.mean()) if len(y) else float("nan")
+    area = float(np.sum((y[1:] + y[:-1]) / 2.0 * np.diff(x)))  # trapezoids (numpy 1.x and 2.x alike)
+    return area / float(x[-1] - x[0])
+
+
+def comparison_summary(runs: dict[str, dict], *, fgsm_epsilon: float | None = None,
+                       threshold: float | None = None) -> pd.DataFrame:
+    """One row per run for the Compare page (`bntt_core.plots.compare_figure`).
+
+    `runs`: {run label: {"summary": run summary (as in `describe_runs`), "tables": {name: DataFrame}}}.
+    Columns: run, method, accuracy (at T, from accuracy_by_step, else the recorded test accuracy),
+    steps (T; 1 for the ANN), spike_rate (mean over layers of the Fig 5 rate), energy_pj (per image,
+    summed over layers), noise_auc (mean accuracy over the σ grid), fgsm_accuracy (at the grid ε nearest
+    to `fgsm_epsilon`, default the largest), and with a `threshold`, early_exit_steps and
+    early_exit_accuracy for runs that have γ (BNTT). Missing data are NaN (a missing bar).
+    """
+    rows = []
+    for label, run in runs.items():
+        summary, tables = run.get("summary", {}), run.get("tables", {})
+        method = run_method(summary)
+        row = {"run": label, "method": method, "accuracy": summary.get("test_accuracy"),
+               "steps": 1 if method == "ann" else summary.get("num_steps"), "spike_rate": np.nan,
+               "energy_pj": np.nan, "noise_auc": np.nan, "fgsm_accuracy": np.nan}
+        by_step = tables.get("accuracy_by_step")
+        if by_step is not None and len(by_step):
+            row["accuracy"] = float(by_step.sort_values("t")["accuracy"].iloc[-1])
+        rate = tables.get("spike_rate")
+        if rate is not None and len(rate) and method != "ann":
+            row["spike_rate"] = float(rate["rate"].mean())
+        energy = tables.get("energy")
+        if energy is not None and len(energy):
+            row["energy_pj"] = float(energy["energy_pj"].sum())
+        noise = tables.get("noise")
+        if noise is not None and len(noise):
+            row["noise_auc"] = _mean_accuracy_over(noise, "sigma")
+        fgsm = tables.get("fgsm")
+        if fgsm is not None and len(fgsm):
+            target = float(fgsm["epsilon"].max()) if fgsm_epsilon is None else float(fgsm_epsilon)
+            nearest = fgsm.loc[(fgsm["epsilon"] - target).abs().idxmin()]
+            row["fgsm_accuracy"] = float(nearest["accuracy"])
+        if threshold is not None:
+            gamma_mean = tables.get("gamma_mean")
+            row["early_exit_steps"], row["early_exit_accuracy"] = np.nan, np.nan
+            if gamma_mean is not None and len(gamma_mean) and by_step is not None and len(by_step):
+                exit_info = early_exit_summary(gamma_mean, by_step, threshold)
+                row["early_exit_steps"], row["early_exit_accuracy"] = exit_info["exit_step"], exit_info["accuracy"]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if column not in ("run", "method"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
 
 
 if __name__ == "__main__":

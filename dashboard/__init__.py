@@ -1,0 +1,1 @@
+"""The Streamlit dashboard of bntt_core (`make run`); `dashboard.state` holds its shared plumbing."""

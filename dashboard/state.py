@@ -1,0 +1,414 @@
+"""Shared dashboard plumbing: run roots, the path-safety check, cached loaders and figure downloads.
+
+The views import this module and nothing else from the dashboard. It holds no analysis: tables come
+from `bntt_core.runs` / `bntt_core.analysis`, models from `bntt_core.runs.load_run`, figures from
+`bntt_core.plots`.
+
+Run roots (where the dashboard looks for runs, and the only places it reads from):
+    data/runs/            the runs shipped with the repository
+    runs/                 the user's own runs (`bntt train --out runs/NAME`)
+    $BNTT_RUN_ROOTS       more roots, separated by the OS path separator (':' on Linux)
+    sidebar setting       more roots for this browser session
+Set BNTT_NO_DEFAULT_RUN_ROOTS=1 to drop the first two (the tests do, to see only their fixtures).
+Any path the app is asked to read is resolved (symlinks followed) and refused unless it lies inside
+one of these roots.
+
+Caching: models and datasets with `st.cache_resource` (shared, never copied), tables and live
+recordings with `st.cache_data`; every cache key carries the file's modification time, so a run that
+is re-analysed or retrained shows its new data without restarting the app.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RUN_ROOTS = (REPO_ROOT / "data" / "runs", REPO_ROOT / "runs")
+RUN_ROOTS_ENV = "BNTT_RUN_ROOTS"
+NO_DEFAULT_ROOTS_ENV = "BNTT_NO_DEFAULT_RUN_ROOTS"
+EXTRA_ROOTS_KEY = "settings_extra_run_roots"  # session-state list[str] of roots added in the sidebar
+CURRENT_RUN_KEY = "current_run_path"  # session-state str: the run last picked on any view
+
+
+class PathRefused(ValueError):
+    """A path that is not inside any configured run root."""
+
+
+# ------------------------------------------------------------------------------------ run roots
+def roots_from_env(environ: dict | None = None) -> list[Path]:
+    """The default roots (unless disabled) followed by those in $BNTT_RUN_ROOTS."""
+    environ = os.environ if environ is None else environ
+    roots: list[Path] = []
+    if environ.get(NO_DEFAULT_ROOTS_ENV, "").strip() not in ("1", "true", "yes"):
+        roots.extend(DEFAULT_RUN_ROOTS)
+    for part in environ.get(RUN_ROOTS_ENV, "").split(os.pathsep):
+        if part.strip():
+            roots.append(Path(part.strip()).expanduser())
+    return roots
+
+
+def configured_run_roots() -> tuple[Path, ...]:
+    """Every run root for this session, resolved and without duplicates, in order."""
+    extra = [Path(p).expanduser() for p in st.session_state.get(EXTRA_ROOTS_KEY, [])]
+    seen: dict[Path, None] = {}
+    for root in [*roots_from_env(), *extra]:
+        seen.setdefault(root.resolve(), None)
+    return tuple(seen)
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """True when the resolved `path` is `root` or lies below it."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def check_inside_roots(path: str | os.PathLike, roots: tuple[Path, ...] | list[Path]) -> Path:
+    """The resolved path, or PathRefused when it escapes every root ('..', symlinks, absolute paths)."""
+    text = str(path).strip()
+    if not text:
+        raise PathRefused("no path given")
+    if "\x00" in text:
+        raise PathRefused("a path cannot contain a NUL character")
+    candidate = Path(text).expanduser()
+    resolved = candidate.resolve()
+    for root in roots:
+        if is_inside(resolved, root):
+            return resolved
+    shown = ", ".join(str(r) for r in roots) or "(none configured)"
+    raise PathRefused(f"refused: {text} is outside the configured run roots ({shown}). Add its folder as a "
+                      f"run root (sidebar, or ${RUN_ROOTS_ENV}) to open it.")
+
+
+def add_session_root(path: str) -> Path:
+    """Add an existing directory as a run root for this session (the sidebar setting)."""
+    candidate = Path(path.strip()).expanduser()
+    if not path.strip() or not candidate.is_dir():
+        raise ValueError(f"not a directory: {path!r}")
+    resolved = candidate.resolve()
+    extra = list(st.session_state.get(EXTRA_ROOTS_KEY, []))
+    if str(resolved) not in extra:
+        extra.append(str(resolved))
+    st.session_state[EXTRA_ROOTS_KEY] = extra
+    return resolved
+
+
+def sidebar_settings() -> None:
+    """The run-root setting in the sidebar: shows the roots, adds one, rescans."""
+    with st.sidebar.expander("Run roots", expanded=False):
+        for root in configured_run_roots():
+            note = "" if root.is_dir() else " (missing)"
+            st.caption(f"`{root}`{note}")
+        new_root = st.text_input("Add a run root (a folder of runs)", key="settings_new_run_root",
+                                 placeholder="/path/to/runs")
+        if st.button("Add root", key="settings_add_run_root") and new_root:
+            try:
+                add_session_root(new_root)
+                clear_run_caches()
+            except ValueError as error:
+                st.warning(str(error))
+        if st.button("Rescan runs", key="settings_rescan_runs"):
+            clear_run_caches()
+
+
+# ------------------------------------------------------------------------------------- run listing
+@dataclass(frozen=True)
+class RunCard:
+    """What a view needs to know about one run directory found under the roots."""
+
+    path: str
+    name: str
+    root: str
+    error: str | None
+    summary: dict  # arch, dataset, norm, num_steps, kind, test_accuracy, ... (empty when broken)
+    tables: tuple[str, ...]  # analysis tables present
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def label(self) -> str:
+        return self.name if self.ok else f"{self.name} (broken)"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _roots_stamp(roots: tuple[Path, ...], max_depth: int = 4) -> tuple:
+    """The modification times of every folder under the roots (runs may be nested). Files are written
+    atomically (a rename into their folder), so any new run, config, weights file or analysis table
+    changes some folder's time and with it this stamp."""
+    stamp = []
+
+    def walk(folder: Path, depth: int) -> None:
+        stamp.append((str(folder), _mtime(folder)))
+        if depth >= max_depth:
+            return
+        try:
+            children = sorted(e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+        except OSError:
+            return
+        for child in children:
+            walk(Path(child), depth + 1)
+
+    for root in roots:
+        if root.is_dir():
+            walk(root, 0)
+    return tuple(stamp)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _scan(roots: tuple[str, ...], stamp: tuple) -> list[RunCard]:
+    from bntt_core import explore
+
+    return [RunCard(**card) for card in explore.describe_runs([Path(r) for r in roots])]
+
+
+def list_runs() -> list[RunCard]:
+    """Every run under the configured roots, broken ones included (with `.error`)."""
+    roots = configured_run_roots()
+    return _scan(tuple(str(r) for r in roots), _roots_stamp(roots))
+
+
+def clear_run_caches() -> None:
+    """Forget the run listing and tables (after an analysis, or when asked to rescan)."""
+    _scan.clear()
+    _table.clear()
+    _metrics.clear()
+    _config.clear()
+
+
+def pick_run(cards: list[RunCard], *, key: str, label: str = "Run", require: tuple[str, ...] = (),
+             container=st) -> RunCard | None:
+    """A selectbox over the healthy runs (optionally only those with the `require`d tables).
+
+    The choice is shared between views through session state.
+    """
+    usable = [c for c in cards if c.ok and all(t in c.tables for t in require)]
+    if not usable:
+        return None
+    paths = [c.path for c in usable]
+    current = st.session_state.get(CURRENT_RUN_KEY)
+    if key not in st.session_state or st.session_state[key] not in paths:
+        st.session_state[key] = current if current in paths else paths[0]
+    by_path = {c.path: c for c in usable}
+    chosen = container.selectbox(label, paths, key=key, format_func=lambda p: by_path[p].name)
+    st.session_state[CURRENT_RUN_KEY] = chosen
+    return by_path[chosen]
+
+
+# ------------------------------------------------------------------------------------ cached loads
+@st.cache_data(show_spinner=False, max_entries=256)
+def _table(run_path: str, name: str, stamp: float) -> pd.DataFrame | None:
+    from bntt_core.runs import read_table
+
+    return read_table(Path(run_path), name)
+
+
+def table(card: RunCard, name: str) -> pd.DataFrame | None:
+    """One analysis table of a run (None when it has not been computed)."""
+    path = check_inside_roots(card.path, configured_run_roots())
+    from bntt_core.tables import ANALYSIS_DIR, table_file
+
+    return _table(str(path), name, _mtime(path / ANALYSIS_DIR / table_file(name)))
+
+
+def tables(cards: list[RunCard], name: str) -> dict[str, pd.DataFrame]:
+    """{run name: table} for the runs that have the table."""
+    found = {}
+    for card in cards:
+        df = table(card, name)
+        if df is not None and len(df):
+            found[card.name] = df
+    return found
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _metrics(run_path: str, stamp: float) -> pd.DataFrame | None:
+    from bntt_core.runs import read_metrics
+
+    return read_metrics(run_path)
+
+
+def metrics(card: RunCard) -> pd.DataFrame | None:
+    """The run's metrics.csv (one row per epoch), or None for a run that was not trained."""
+    path = check_inside_roots(card.path, configured_run_roots())
+    return _metrics(str(path), _mtime(path / "metrics.csv"))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _config(run_path: str, stamp: float) -> dict:
+    from bntt_core.runs import read_config
+
+    return read_config(run_path)
+
+
+def loaded_config(card: RunCard) -> dict:
+    """The run's config.json (checked for the run format)."""
+    path = check_inside_roots(card.path, configured_run_roots())
+    return _config(str(path), _mtime(path / "config.json"))
+
+
+def _weights_stamp(path: Path) -> float:
+    return max((_mtime(p) for p in path.glob("weights*")), default=0.0)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def _run(run_path: str, stamp: float):
+    from bntt_core.runs import load_run
+
+    return load_run(Path(run_path), device="cpu")
+
+
+def loaded_run(card: RunCard):
+    """`bntt_core.runs.Run` (config, spec, info, model in eval mode), cached per weights file."""
+    path = check_inside_roots(card.path, configured_run_roots())
+    return _run(str(path), _weights_stamp(path))
+
+
+@st.cache_resource(show_spinner="Loading the test images…", max_entries=4)
+def _test_set(dataset: str, data_dir: str | None, split_seed: int):
+    from bntt_core.data import load_data
+
+    _train, test, info = load_data(dataset, data_dir=data_dir, seed=split_seed)
+    return test, info
+
+
+def _dataset_args(config: dict) -> tuple[str, str | None, int]:
+    data = config.get("data") or {}
+    return str(data.get("dataset")), data.get("data_dir"), int(data.get("split_seed") or 0)
+
+
+def test_images(card: RunCard):
+    """(test ImageSet, DataInfo) of the dataset the run was trained on, cached per dataset."""
+    return _test_set(*_dataset_args(loaded_config(card)))
+
+
+def test_set_size(card: RunCard) -> int:
+    return len(test_images(card)[0].labels)
+
+
+@st.cache_data(show_spinner="Recording the spikes…", max_entries=64)
+def _raster(run_path: str, stamp: float, dataset_args: tuple, index: int, layer: str, neurons: tuple[int, ...],
+            max_neurons: int, seed: int) -> dict:
+    from bntt_core import explore
+
+    run = _run(run_path, stamp)
+    test, info = _test_set(*dataset_args)
+    example = explore.test_example(test, info, index)
+    raster = explore.record_spike_raster(run.model, example["model_input"], layer=layer,
+                                         neurons=list(neurons) or None, max_neurons=max_neurons, seed=seed)
+    return {"raster": raster, "pixels": example["pixels"], "label": example["label"],
+            "class_name": example["class_name"]}
+
+
+def spike_raster(card: RunCard, *, index: int, layer: str, neurons: tuple[int, ...] = (), max_neurons: int = 48,
+                 seed: int = 0) -> dict:
+    """A raster (neuron, t, spike) of `layer` for test image `index`, recorded live with a monitor on the
+    run's model, plus the image (pixels, label, class name). Cached per run, image and choice."""
+    path = check_inside_roots(card.path, configured_run_roots())
+    return _raster(str(path), _weights_stamp(path), _dataset_args(loaded_config(card)), int(index), str(layer),
+                   tuple(int(n) for n in neurons), int(max_neurons), int(seed))
+
+
+@st.cache_data(show_spinner="Attacking the image…", max_entries=32)
+def _perturbed(runs: tuple[tuple[str, str, float], ...], dataset_args: tuple, index: int, sigma: float,
+               epsilon: float, seed: int) -> dict:
+    from bntt_core import explore
+
+    test, info = _test_set(*dataset_args)
+    example_pixels = test.images[index:index + 1]
+    models = {}
+    for name, path, stamp in runs:
+        run = _run(path, stamp)
+        models[name] = (run.model, run.info)
+    return explore.perturbation_predictions(models, example_pixels, int(test.labels[index]), sigma=sigma,
+                                            epsilon=epsilon, seed=seed, class_names=list(info.class_names))
+
+
+def perturbation_predictions(cards: list[RunCard], *, index: int, sigma: float, epsilon: float, seed: int = 0) -> dict:
+    """Test image `index` of the runs' dataset clean / noisy / adversarial and each run's predictions
+    (`bntt_core.explore.perturbation_predictions`); cached per choice. The runs share one dataset."""
+    roots = configured_run_roots()
+    runs = []
+    for card in cards:
+        path = check_inside_roots(card.path, roots)
+        runs.append((card.name, str(path), _weights_stamp(path)))
+    return _perturbed(tuple(runs), _dataset_args(loaded_config(cards[0])), int(index), float(sigma), float(epsilon),
+                      int(seed))
+
+
+# --------------------------------------------------------------------------------------- widgets
+def keep_choice(key: str, options: list, default, *, multi: bool = False) -> None:
+    """Seed or repair a selectbox/multiselect's session value before the widget is drawn, so that a
+    choice made for another run (options that no longer exist) falls back to `default`; call the
+    widget afterwards with `key` and no default."""
+    if multi:
+        previous = st.session_state.get(key)
+        if previous is None:
+            st.session_state[key] = [v for v in default if v in options]
+        else:
+            kept = [v for v in previous if v in options]
+            # a choice emptied by the user stays empty; one emptied by an option change falls back
+            st.session_state[key] = kept if kept or not previous else [v for v in default if v in options]
+    else:
+        value = st.session_state.get(key, default)
+        st.session_state[key] = value if value in options else default
+
+
+def threshold_slider(values: pd.Series, *, key: str, label: str = "Early-exit threshold τ (on mean γ)",
+                     default: float = 0.1, low: float | None = None, high: float | None = None) -> float:
+    """A γ-threshold slider whose range covers `values` (mean γ, or a threshold grid); a value kept in
+    session state from another run is clamped into the new range instead of failing."""
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    low = 0.0 if low is None else float(low)
+    high = float(finite.max()) * 1.05 if high is None and len(finite) else (1.0 if high is None else float(high))
+    high = max(high, low + 1e-3)
+    step = max((high - low) / 200.0, 1e-4)
+    current = float(st.session_state.get(key, default))
+    st.session_state[key] = min(max(current, low), high)
+    return float(st.slider(label, min_value=low, max_value=high, step=step, key=key, format="%.3f"))
+
+
+# ---------------------------------------------------------------------------------- figure output
+@st.cache_resource(show_spinner=False)
+def png_export_available() -> bool:
+    """Kaleido renders PNGs offline; without it the PNG button is not offered."""
+    return importlib.util.find_spec("kaleido") is not None
+
+
+def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, file_stem: str) -> None:
+    """The figure, then its data as CSV and the figure as HTML and PNG (built only when clicked)."""
+    from bntt_core import plots
+
+    st.plotly_chart(fig, key=f"{key}-chart", config={"displaylogo": False})
+    columns = st.columns(3 if png_export_available() else 2)
+    columns[0].download_button("Data (CSV)", lambda: plots.figure_data(data), file_name=f"{file_stem}.csv",
+                               mime="text/csv", key=f"{key}-csv", on_click="ignore", icon=":material/table:")
+    columns[1].download_button("Figure (HTML)", lambda: plots.figure_to_html(fig), file_name=f"{file_stem}.html",
+                               mime="text/html", key=f"{key}-html", on_click="ignore", icon=":material/code:")
+    if png_export_available():
+        columns[2].download_button("Figure (PNG)", lambda: _png_or_explain(fig), file_name=f"{file_stem}.png",
+                                   mime="image/png", key=f"{key}-png", on_click="ignore", icon=":material/image:")
+
+
+def _png_or_explain(fig) -> bytes:
+    from bntt_core import plots
+
+    png = plots.figure_to_png(fig)
+    if png is None:
+        raise RuntimeError("PNG export failed on this machine (kaleido could not render); use the HTML download")
+    return png

@@ -1,0 +1,118 @@
+"""Compare view: BNTT against standard BN, no normalisation, LayerNorm, the ANN and ANN→SNN conversion on
+accuracy, latency (time steps, and BNTT's early exit), spikes, energy and robustness — the paper's
+argument on one page.
+
+The summary row per run comes from `bntt_core.explore.comparison_summary` over the analysis tables;
+figures from `bntt_core.plots`. A page of `dashboard/app.py` (run `make run`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from bntt_core import explore, plots
+from dashboard import state
+
+METHOD_ORDER = ("bntt", "bn", "ln", "none", "ann", "converted")
+
+st.title("Compare")
+st.caption("BNTT vs standard BN vs no normalisation vs LayerNorm vs the ANN vs ANN→SNN conversion: "
+           "accuracy, latency, spikes, energy and robustness.")
+
+cards = [c for c in state.list_runs() if c.ok]
+if not cards:
+    st.info("No readable run found. Train some (see the Runs view) or explore the Learn view.")
+    st.stop()
+
+
+def method_rank(card: state.RunCard) -> tuple[int, str]:
+    method = explore.run_method(card.summary)
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), card.name)
+
+
+ordered = sorted(cards, key=method_rank)
+by_name = {c.name: c for c in ordered}
+state.keep_choice("compare_runs", list(by_name), list(by_name), multi=True)
+chosen = st.multiselect("Runs", list(by_name), key="compare_runs",
+                        format_func=lambda n: f"{n} ({explore.run_method(by_name[n].summary)})")
+if not chosen:
+    st.info("Choose at least one run.")
+    st.stop()
+runs = [by_name[name] for name in chosen]
+
+
+def tables_of(name: str) -> dict[str, pd.DataFrame]:
+    return state.tables(runs, name)
+
+
+gamma_means = tables_of("gamma_mean")
+fgsm_tables = tables_of("fgsm")
+controls = st.columns(2)
+with controls[0]:
+    threshold = None
+    if gamma_means:
+        all_gamma = pd.concat(list(gamma_means.values()))["mean_gamma"]
+        threshold = state.threshold_slider(all_gamma, key="compare_threshold",
+                                           label="Early-exit threshold τ for the BNTT runs")
+with controls[1]:
+    epsilon = None
+    if fgsm_tables:
+        grid = sorted({float(e) for df in fgsm_tables.values() for e in df["epsilon"]})
+        state.keep_choice("compare_epsilon", grid, grid[-1])
+        epsilon = st.select_slider("FGSM strength ε for the summary", options=grid, key="compare_epsilon")
+
+run_data = {c.name: {"summary": c.summary,
+                     "tables": {name: state.table(c, name) for name in c.tables}} for c in runs}
+summary = explore.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=threshold)
+
+summary_tab, steps_tab, spikes_tab, robust_tab = st.tabs(
+    ["Summary", "Accuracy by step", "Spikes and energy", "Robustness"], key="compare_section", on_change="rerun")
+
+if summary_tab.open:
+    with summary_tab:
+        drawable = [c for c in summary.columns if c not in ("run", "method") and summary[c].notna().any()]
+        if drawable:
+            state.show_figure(plots.compare_figure(summary, drawable), summary, key="compare_summary",
+                              file_stem="compare_summary")
+        st.dataframe(summary, hide_index=True, key="compare_summary_table")
+
+if steps_tab.open:
+    with steps_tab:
+        by_step = tables_of("accuracy_by_step")
+        if by_step:
+            longest = max(int(df["t"].max()) for df in by_step.values())
+            log_x = st.toggle("Log time axis", value=longest >= 100, key="compare_log_steps")
+            state.show_figure(plots.accuracy_by_step_figure(by_step, log_x=log_x), by_step,
+                              key="compare_accuracy_by_step", file_stem="compare_accuracy_by_step")
+        else:
+            st.info("None of these runs has the accuracy_by_step table; compute the analysis in the Runs view.")
+
+if spikes_tab.open:
+    with spikes_tab:
+        rates = tables_of("spike_rate")
+        energy = tables_of("energy")
+        if rates:
+            state.show_figure(plots.spike_rate_figure(rates), rates, key="compare_spike_rate",
+                              file_stem="compare_spike_rate")
+        if energy:
+            state.show_figure(plots.energy_figure(energy), energy, key="compare_energy", file_stem="compare_energy")
+        if not rates and not energy:
+            st.info("None of these runs has spike_rate or energy tables; compute the analysis in the Runs view.")
+
+if robust_tab.open:
+    with robust_tab:
+        noise = tables_of("noise")
+        left, right = st.columns(2)
+        with left:
+            if noise:
+                state.show_figure(plots.robustness_figure(noise, "noise"), noise, key="compare_noise",
+                                  file_stem="compare_noise")
+            else:
+                st.info("None of these runs has the noise table.")
+        with right:
+            if fgsm_tables:
+                state.show_figure(plots.robustness_figure(fgsm_tables, "fgsm"), fgsm_tables, key="compare_fgsm",
+                                  file_stem="compare_fgsm")
+            else:
+                st.info("None of these runs has the fgsm table.")

@@ -1,0 +1,95 @@
+"""Robustness view: accuracy under Gaussian input noise and under FGSM for the runs chosen (Fig 8), and
+one test image clean / noisy / adversarial with each chosen model's prediction (each model attacked
+with its own gradient: SNN-crafted through the surrogate for SNNs, plain FGSM for the ANN).
+
+Curves from the noise / fgsm analysis tables; the single-image predictions from
+`bntt_core.explore.perturbation_predictions`; figures from `bntt_core.plots`. A page of
+`dashboard/app.py` (run `make run`).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from bntt_core import plots
+from dashboard import state
+
+st.title("Robustness")
+st.caption("Noise and attacks act on the clean [0, 1] pixels, which are then normalised; the SNN attack "
+           "takes its gradient by backpropagation through time through the surrogate and the encoder.")
+
+cards = [c for c in state.list_runs() if c.ok]
+if not cards:
+    st.info("No readable run found. Train one (see the Runs view) or explore the Learn view.")
+    st.stop()
+
+
+def chosen_tables(table_name: str, key: str, label: str) -> dict:
+    having = {c.name: c for c in cards if table_name in c.tables}
+    if not having:
+        return {}
+    state.keep_choice(key, list(having), list(having), multi=True)
+    chosen = st.multiselect(label, list(having), key=key)
+    return {name: state.table(having[name], table_name) for name in chosen}
+
+
+curves_tab, image_tab = st.tabs(["Accuracy curves (Fig 8)", "One test image"], key="robustness_section",
+                                on_change="rerun")
+
+if curves_tab.open:
+    with curves_tab:
+        left, right = st.columns(2)
+        with left:
+            noise = chosen_tables("noise", "robustness_noise_runs", "Runs (noise)")
+            if noise:
+                state.show_figure(plots.robustness_figure(noise, "noise"), noise, key="robustness_noise",
+                                  file_stem="robustness_noise")
+            else:
+                st.info("No run has the noise table yet; compute the analysis in the Runs view.")
+        with right:
+            fgsm = chosen_tables("fgsm", "robustness_fgsm_runs", "Runs (FGSM)")
+            if fgsm:
+                state.show_figure(plots.robustness_figure(fgsm, "fgsm"), fgsm, key="robustness_fgsm",
+                                  file_stem="robustness_fgsm")
+            else:
+                st.info("No run has the fgsm table yet; compute the analysis in the Runs view.")
+
+if image_tab.open:
+    with image_tab:
+        datasets = sorted({str(c.summary.get("dataset")) for c in cards})
+        state.keep_choice("robustness_dataset", datasets, datasets[0])
+        dataset = st.selectbox("Dataset", datasets, key="robustness_dataset",
+                               help="Models are compared on the same image, so on one dataset at a time.")
+        same_data = {c.name: c for c in cards if str(c.summary.get("dataset")) == dataset}
+        state.keep_choice("robustness_models", list(same_data), list(same_data)[:4], multi=True)
+        chosen = st.multiselect("Models", list(same_data), key="robustness_models")
+        if not chosen:
+            st.info("Choose at least one model.")
+            st.stop()
+        first = same_data[chosen[0]]
+        controls, images = st.columns([1, 3])
+        with controls:
+            size = state.test_set_size(first)
+            index = int(st.number_input("Test image", 0, size - 1, 0, 1, key="robustness_image"))
+            sigma = st.slider("Noise σ (pixels)", 0.0, 1.0, 0.2, 0.01, key="robustness_sigma")
+            epsilon = st.slider("FGSM ε (pixels)", 0.0, 0.3, 0.05, 0.005, key="robustness_epsilon")
+            seed = int(st.number_input("Seed (noise and Poisson)", 0, 10_000, 0, key="robustness_seed"))
+            state.keep_choice("robustness_attacked", chosen, chosen[0])
+            attacked = st.selectbox("Adversarial image shown: crafted against", chosen, key="robustness_attacked")
+        if getattr(state.loaded_run(first).info, "event", False):
+            st.info(f"{dataset} holds event frames, not images: there are no pixels to add noise to or attack.")
+            st.stop()
+        result = state.perturbation_predictions([same_data[name] for name in chosen], index=index, sigma=sigma,
+                                                epsilon=epsilon, seed=seed)
+        with images:
+            panels = st.columns(3)
+            panels[0].image(result["clean"], caption=f"clean (label: {result['predictions']['label'].iloc[0]})",
+                            width="stretch", clamp=True)
+            panels[1].image(result["noisy"], caption=f"Gaussian noise σ = {sigma:g}", width="stretch", clamp=True)
+            panels[2].image(result["adversarial"][attacked], caption=f"FGSM ε = {epsilon:g} against {attacked}",
+                            width="stretch", clamp=True)
+            predictions = result["predictions"]
+            st.dataframe(predictions, hide_index=True, key="robustness_predictions_table")
+            st.download_button("Predictions (CSV)", predictions.to_csv(index=False).encode(),
+                               file_name=f"robustness-image{index}.csv", mime="text/csv",
+                               key="robustness_predictions_csv", on_click="ignore", icon=":material/table:")

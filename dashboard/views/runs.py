@@ -1,0 +1,120 @@
+"""Runs view: every run found under the run roots as a card (broken ones say why on their card), then
+the chosen run's config, training curves and accuracy by step, and a button that computes its
+missing analysis tables with a progress bar (`bntt_core.analysis.analyze_run`).
+
+A run can also be opened by path (text box, or `?run=PATH` in the URL); a path outside the
+configured run roots is refused. A page of `dashboard/app.py` (run `make run`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from bntt_core import explore, plots
+from bntt_core.tables import TABLES
+from dashboard import state
+
+CARDS_PER_ROW = 3
+
+st.title("Runs")
+cards = state.list_runs()
+roots = state.configured_run_roots()
+
+
+def open_by_path(requested: str) -> None:
+    """Select the run at `requested` if it is inside the run roots; say why not otherwise."""
+    try:
+        resolved = state.check_inside_roots(requested, roots)
+    except state.PathRefused as refused:
+        st.error(str(refused), icon=":material/block:")
+        return
+    match = next((c for c in cards if Path(c.path).resolve() == resolved), None)
+    if match is None:
+        st.warning(f"{requested} is inside the run roots but is not a run directory (no config.json).")
+    elif not match.ok:
+        st.warning(f"{match.name} cannot be opened: {match.error}")
+    else:
+        st.session_state[state.CURRENT_RUN_KEY] = match.path
+        st.session_state["runs_selected"] = match.path
+
+
+with st.expander("Open a run by path", expanded=bool(st.query_params.get("run"))):
+    typed = st.text_input("Run directory", key="runs_open_path", placeholder="runs/my-run")
+    requested = typed or st.query_params.get("run", "")
+    if requested:
+        open_by_path(requested)
+
+if not cards:
+    st.info("No runs found under the run roots. Train one with `bntt train --preset quickstart --out "
+            "runs/quickstart` (about 5 minutes on a laptop CPU), or add a folder of runs in the sidebar. "
+            "The Learn view needs no run.")
+    st.stop()
+
+broken = [c for c in cards if not c.ok]
+st.caption(f"{len(cards)} run(s) under {len(roots)} root(s)" + (f"; {len(broken)} cannot be read" if broken else ""))
+for start in range(0, len(cards), CARDS_PER_ROW):
+    columns = st.columns(CARDS_PER_ROW)
+    for column, listed in zip(columns, cards[start:start + CARDS_PER_ROW], strict=False):
+        with column.container(border=True):
+            st.markdown(f"**{listed.name}**")
+            if not listed.ok:
+                st.warning(f"This run cannot be read: {listed.error}", icon=":material/warning:")
+                continue
+            st.caption(explore.run_label(listed.summary))
+            accuracy = listed.summary.get("test_accuracy")
+            st.markdown(f"test accuracy **{accuracy:.2%}**" if accuracy is not None else "no test accuracy recorded")
+            st.caption(f"analysis: {len(listed.tables)} of {len(TABLES)} tables")
+
+card = state.pick_run(cards, key="runs_selected", label="Details of run")
+if card is None:
+    st.warning("None of the runs found can be read; see the messages on their cards.")
+    st.stop()
+
+st.subheader(card.name)
+st.caption(f"`{card.path}`")
+left, right = st.columns(2)
+with left:
+    history = state.metrics(card)
+    if history is not None and len(history):
+        st.markdown("**Training curves**")
+        state.show_figure(plots.training_curves_figure(history), history, key="runs_training",
+                          file_stem=f"{card.name}-training_curves".replace("/", "_"))
+    else:
+        st.info("This run has no training history (metrics.csv): it was converted, not trained.")
+with right:
+    by_step = state.table(card, "accuracy_by_step")
+    if by_step is not None:
+        st.markdown("**Accuracy by time step**")
+        state.show_figure(plots.accuracy_by_step_figure({card.name: by_step}), by_step, key="runs_accuracy_by_step",
+                          file_stem=f"{card.name}-accuracy_by_step".replace("/", "_"))
+    else:
+        st.info("Accuracy by step is part of the analysis; compute it below.")
+
+missing = [name for name in TABLES if name not in card.tables]
+with st.container(border=True):
+    st.markdown("**Analysis**")
+    if missing:
+        st.caption("Missing tables: " + ", ".join(missing))
+        quick = st.toggle("Quick (a small fixed test subset, for a first look)", value=True, key="runs_analysis_quick")
+        if st.button("Compute missing analysis", key="runs_analyze", type="primary"):
+            bar = st.progress(0.0, text="Starting the analysis…")
+
+            def report(fraction: float, message: str) -> None:
+                bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+            try:
+                from bntt_core.analysis import analyze_run  # imported on demand: the heavy part of the app
+
+                analyze_run(card.path, quick=quick, tables=missing, progress=report)
+            except Exception as failure:  # show it on the page; the rest of the app keeps working
+                st.error(f"The analysis of {card.name} failed: {failure}")
+            else:
+                state.clear_run_caches()
+                st.rerun()
+    else:
+        st.caption(f"All {len(TABLES)} tables are present.")
+
+with st.expander("config.json"):
+    st.json(state.loaded_config(card), expanded=1)

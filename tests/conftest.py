@@ -1,0 +1,64 @@
+"""Shared pytest fixtures.
+
+Dashboard fixtures (tests/test_dashboard.py, tests/test_dashboard_e2e.py): `dashboard_run_root` is a
+session-scoped folder of tiny real runs, trained with `bntt_core.training.train` on a subset of the
+embedded mnist10k (T = 4, one epoch) and analysed with `bntt_core.analysis.analyze_run(quick=True)`:
+a BNTT VGG5, a standard-BN MLP and the ANN MLP, plus a broken run (unreadable config.json) and a
+foreign folder (a config.json of another program), which the dashboard must report and survive.
+`dashboard_env` points the app at that folder only (BNTT_RUN_ROOTS, no default roots).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+DASHBOARD_TINY_TRAINING = dict(dataset="mnist10k", num_steps=4, epochs=1, batch_size=64, lr=0.1,
+                               max_train_images=384, max_test_images=128, eval_batch_size=128, device="cpu",
+                               augment=False)
+DASHBOARD_RUNS = {
+    "bntt-vgg5": dict(arch="vgg5", width=0.125, norm="bntt"),
+    "bn-mlp": dict(arch="mlp", width=0.125, norm="bn"),
+    "ann-mlp": dict(arch="mlp", width=0.125, norm="bntt", spiking=False),
+}
+DASHBOARD_BROKEN_RUN = "broken-run"
+DASHBOARD_FOREIGN_RUN = "foreign-run"
+
+
+def build_dashboard_runs(root: Path) -> dict[str, Path]:
+    """Train and analyse the tiny runs under `root`; add a broken and a foreign run folder."""
+    from bntt_core.analysis import analyze_run
+    from bntt_core.training import TrainConfig, train
+
+    paths = {}
+    for name, settings in DASHBOARD_RUNS.items():
+        config = TrainConfig.from_dict({**DASHBOARD_TINY_TRAINING, **settings, "preset": None})
+        train(config, root / name, progress="none")
+        analyze_run(root / name, quick=True)
+        paths[name] = root / name
+    broken = root / DASHBOARD_BROKEN_RUN
+    broken.mkdir()
+    (broken / "config.json").write_text("{ this is not json")
+    foreign = root / DASHBOARD_FOREIGN_RUN
+    foreign.mkdir()
+    (foreign / "config.json").write_text(json.dumps({"format": "someone-elses-tool/3", "model": "resnet"}))
+    paths[DASHBOARD_BROKEN_RUN], paths[DASHBOARD_FOREIGN_RUN] = broken, foreign
+    return paths
+
+
+@pytest.fixture(scope="session")
+def dashboard_run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of tiny trained + analysed runs, one broken and one foreign run (built once per session)."""
+    root = tmp_path_factory.mktemp("dashboard_runs")
+    build_dashboard_runs(root)
+    return root
+
+
+@pytest.fixture
+def dashboard_env(dashboard_run_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the dashboard at `dashboard_run_root` only (no data/runs/, no runs/)."""
+    monkeypatch.setenv("BNTT_RUN_ROOTS", str(dashboard_run_root))
+    monkeypatch.setenv("BNTT_NO_DEFAULT_RUN_ROOTS", "1")
+    return dashboard_run_root
