@@ -34,25 +34,47 @@ CURRENT_SHAPES = ("constant", "step", "noisy")
 # -------------------------------------------------------------------------------------- run listing
 def describe_runs(roots: list[Path]) -> list[dict]:
     """One plain dict per run directory under `roots` (via `bntt_core.runs.find_runs`): path, name,
-    root, error (None when healthy), summary (arch, dataset, norm, T, kind, test accuracy, ...) and
-    the analysis tables present. Broken or foreign runs keep their error message and an empty summary.
+    root, error (None when healthy), summary (arch, dataset, norm, T, kind, test accuracy, ...), and
+    the state of its analysis (`bntt_core.analysis.analysis_status`): tables (present and with rows),
+    missing (never computed), stale (made for other weights or another config) and skipped (written
+    empty because they do not apply, with the reason). Broken or foreign runs keep their error.
     """
+    from bntt_core.analysis import analysis_status
     from bntt_core.runs import find_runs
-    from bntt_core.tables import ANALYSIS_DIR, TABLES, table_file
+    from bntt_core.tables import ANALYSIS_DIR, table_file
 
     cards = []
     for entry in find_runs(list(roots)):
         path = Path(entry.path)
         root = next((str(r) for r in roots if _is_below(path, Path(r))), str(path.parent))
-        summary = {}
+        card = {"path": str(path), "name": _display_name(path, Path(root)), "root": root, "error": entry.error,
+                "summary": {}, "tables": (), "missing": (), "stale": (), "skipped": {}}
         if entry.error is None:
-            summary = {"kind": entry.kind, "arch": entry.arch, "dataset": entry.dataset, "norm": entry.norm,
-                       "spiking": entry.spiking, "num_steps": entry.num_steps, "test_accuracy": entry.test_accuracy,
-                       "epochs_done": entry.epochs_done, "created": entry.created, "preset": entry.preset}
-        present = tuple(name for name in TABLES if (path / ANALYSIS_DIR / table_file(name)).is_file())
-        cards.append({"path": str(path), "name": _display_name(path, Path(root)), "root": root,
-                      "error": entry.error, "summary": summary, "tables": present})
+            card["summary"] = {"kind": entry.kind, "arch": entry.arch, "dataset": entry.dataset, "norm": entry.norm,
+                               "spiking": entry.spiking, "num_steps": entry.num_steps,
+                               "test_accuracy": entry.test_accuracy, "epochs_done": entry.epochs_done,
+                               "created": entry.created, "preset": entry.preset}
+            try:
+                status = analysis_status(path)
+            except Exception as problem:  # an unreadable meta.json must not hide the run
+                card["error"] = f"its analysis cannot be read: {problem}"
+            else:
+                card["tables"] = tuple(name for name in status.present
+                                       if name not in status.stale and _has_rows(path / ANALYSIS_DIR / table_file(name)))
+                card["missing"], card["stale"] = tuple(status.missing), tuple(status.stale)
+                card["skipped"] = {name: str(why) for name, why in status.skipped.items()}
+        cards.append(card)
     return cards
+
+
+def _has_rows(csv_path: Path) -> bool:
+    """True when a CSV table holds at least one data row (analysis writes tables that do not apply empty)."""
+    try:
+        with open(csv_path, encoding="utf-8") as handle:
+            handle.readline()
+            return bool(handle.readline().strip())
+    except OSError:
+        return False
 
 
 def _is_below(path: Path, root: Path) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -129,7 +129,10 @@ class RunCard:
     root: str
     error: str | None
     summary: dict  # arch, dataset, norm, num_steps, kind, test_accuracy, ... (empty when broken)
-    tables: tuple[str, ...]  # analysis tables present
+    tables: tuple[str, ...]  # analysis tables present, current and with rows
+    missing: tuple[str, ...] = ()  # analysis tables never computed
+    stale: tuple[str, ...] = ()  # tables made for other weights / another config: to recompute
+    skipped: dict = field(default_factory=dict)  # tables that do not apply to this run: {name: why}
 
     @property
     def ok(self) -> bool:
@@ -203,7 +206,8 @@ def pick_run(cards: list[RunCard], *, key: str, label: str = "Run", require: tup
     paths = [c.path for c in usable]
     current = st.session_state.get(CURRENT_RUN_KEY)
     if key not in st.session_state or st.session_state[key] not in paths:
-        st.session_state[key] = current if current in paths else paths[0]
+        bntt = [c.path for c in usable if c.summary.get("norm") == "bntt" and c.summary.get("spiking") is not False]
+        st.session_state[key] = current if current in paths else (bntt or paths)[0]  # the paper's method first
     by_path = {c.path: c for c in usable}
     chosen = container.selectbox(label, paths, key=key, format_func=lambda p: by_path[p].name)
     st.session_state[CURRENT_RUN_KEY] = chosen

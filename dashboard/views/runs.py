@@ -65,7 +65,12 @@ for start in range(0, len(cards), CARDS_PER_ROW):
             st.caption(explore.run_label(listed.summary))
             accuracy = listed.summary.get("test_accuracy")
             st.markdown(f"test accuracy **{accuracy:.2%}**" if accuracy is not None else "no test accuracy recorded")
-            st.caption(f"analysis: {len(listed.tables)} of {len(TABLES)} tables")
+            note = f"analysis: {len(listed.tables)} tables"
+            if listed.missing:
+                note += f", {len(listed.missing)} missing"
+            if listed.stale:
+                note += f", {len(listed.stale)} stale (made for other weights)"
+            st.caption(note)
 
 card = state.pick_run(cards, key="runs_selected", label="Details of run")
 if card is None:
@@ -92,11 +97,16 @@ with right:
     else:
         st.info("Accuracy by step is part of the analysis; compute it below.")
 
-missing = [name for name in TABLES if name not in card.tables]
+to_compute = [name for name in TABLES if name in card.missing or name in card.stale]
 with st.container(border=True):
     st.markdown("**Analysis**")
-    if missing:
-        st.caption("Missing tables: " + ", ".join(missing))
+    if card.skipped:
+        st.caption("Not applicable to this run: " + "; ".join(f"{name} ({why})" for name, why in card.skipped.items()))
+    if to_compute:
+        if card.missing:
+            st.caption("Missing tables: " + ", ".join(card.missing))
+        if card.stale:
+            st.caption("Stale tables (made for other weights or another config): " + ", ".join(card.stale))
         quick = st.toggle("Quick (a small fixed test subset, for a first look)", value=True, key="runs_analysis_quick")
         if st.button("Compute missing analysis", key="runs_analyze", type="primary"):
             bar = st.progress(0.0, text="Starting the analysis…")
@@ -107,14 +117,14 @@ with st.container(border=True):
             try:
                 from bntt_core.analysis import analyze_run  # imported on demand: the heavy part of the app
 
-                analyze_run(card.path, quick=quick, tables=missing, progress=report)
+                analyze_run(card.path, quick=quick, tables=to_compute, progress=report)
             except Exception as failure:  # show it on the page; the rest of the app keeps working
                 st.error(f"The analysis of {card.name} failed: {failure}")
             else:
                 state.clear_run_caches()
                 st.rerun()
     else:
-        st.caption(f"All {len(TABLES)} tables are present.")
+        st.caption(f"Every table that applies to this run is present ({len(card.tables)} with data).")
 
 with st.expander("config.json"):
     st.json(state.loaded_config(card), expanded=1)

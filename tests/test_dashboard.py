@@ -1,0 +1,280 @@
+"""Dashboard tests with `streamlit.testing.v1.AppTest`: every view runs without an exception and has its
+widgets; the early-exit threshold slider moves the reported exit step; a broken or foreign run is
+reported on its card without breaking the app; a path outside the run roots is refused; the Runs view
+computes a run's missing analysis. Plus unit tests of the run-root and path-safety logic.
+
+The runs are the tiny real ones of tests/conftest.py (`dashboard_run_root`).
+
+    .venv/bin/python -m pytest tests/test_dashboard.py -q
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # `dashboard` is an app folder, not an installed package
+    sys.path.insert(0, str(REPO_ROOT))
+
+from dashboard import state  # noqa: E402
+
+APP = REPO_ROOT / "dashboard" / "app.py"
+TIMEOUT_S = 120  # generous: two shared cores, and the first run imports torch and loads models
+
+
+def open_view(view: str, **session) -> AppTest:
+    """Run the app, switch to `view` (a file in dashboard/views/), seed session state, run again."""
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app.run()
+    if view != "runs":
+        app.switch_page(f"views/{view}.py")
+    for key, value in session.items():
+        app.session_state[key] = value
+    app.run()
+    assert_clean(app)
+    return app
+
+
+def assert_clean(app: AppTest) -> None:
+    assert not app.exception, [e.message for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+def metric_value(app: AppTest, label: str) -> str:
+    found = [m.value for m in app.metric if m.label == label]
+    assert found, f"no metric {label!r}; metrics: {[m.label for m in app.metric]}"
+    return found[0]
+
+
+def keys(elements) -> set[str]:
+    return {e.key for e in elements}
+
+
+# ------------------------------------------------------------------------ roots and path safety
+def test_roots_from_env_adds_roots_and_can_drop_the_defaults(tmp_path: Path) -> None:
+    extra = tmp_path / "more"
+    roots = state.roots_from_env({state.RUN_ROOTS_ENV: f"{extra}{os.pathsep}{tmp_path}"})
+    assert roots[: len(state.DEFAULT_RUN_ROOTS)] == list(state.DEFAULT_RUN_ROOTS)
+    assert roots[-2:] == [extra, tmp_path]
+    only = state.roots_from_env({state.RUN_ROOTS_ENV: str(extra), state.NO_DEFAULT_ROOTS_ENV: "1"})
+    assert only == [extra]
+
+
+def test_paths_inside_the_roots_are_accepted_and_escapes_refused(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    (root / "a" / "analysis").mkdir(parents=True)
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (root / "link-out").symlink_to(outside)
+    roots = (root,)
+    assert state.check_inside_roots(root / "a", roots) == (root / "a").resolve()
+    assert state.check_inside_roots(f"{root}/a/analysis/../analysis", roots) == (root / "a" / "analysis").resolve()
+    for escape in (outside, f"{root}/../secret", root / "link-out", "/etc/passwd", "~", ""):
+        with pytest.raises(state.PathRefused):
+            state.check_inside_roots(escape, roots)
+    with pytest.raises(state.PathRefused):
+        state.check_inside_roots(root / "a", ())
+
+
+# --------------------------------------------------------------------------------------- views
+def test_runs_view_lists_runs_and_reports_broken_ones_on_their_cards(dashboard_env: Path) -> None:
+    app = open_view("runs")
+    warnings = " ".join(w.value for w in app.warning)
+    assert "broken-run" in warnings and "not valid JSON" in warnings
+    assert "foreign-run" in warnings and "not a bntt run config" in warnings
+    picker = app.selectbox(key="runs_selected")
+    assert sorted(Path(p).name for p in picker.options) == ["ann-mlp", "bn-mlp", "bntt-vgg5"]
+    for option in picker.options:  # every healthy run's details render
+        picker.set_value(option)
+        app.run()
+        assert_clean(app)
+    assert "runs_open_path" in keys(app.text_input)
+
+
+def test_a_path_outside_the_run_roots_is_refused(dashboard_env: Path, tmp_path: Path) -> None:
+    app = open_view("runs")
+    for outside in ("/etc", str(dashboard_env / ".." / ".."), str(tmp_path)):
+        app.text_input(key="runs_open_path").set_value(outside)
+        app.run()
+        assert not app.exception
+        assert any("outside the configured run roots" in e.value for e in app.error), outside
+    app.text_input(key="runs_open_path").set_value(str(dashboard_env / "bn-mlp"))
+    app.run()
+    assert_clean(app)
+    assert Path(app.selectbox(key="runs_selected").value).name == "bn-mlp"
+
+
+def test_a_path_outside_the_run_roots_in_the_url_is_refused(dashboard_env: Path) -> None:
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app.query_params["run"] = "/etc"
+    app.run()
+    assert not app.exception
+    assert any("outside the configured run roots" in e.value for e in app.error)
+
+
+def test_a_root_holding_only_broken_runs_is_reported_not_fatal(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "half-written").mkdir()
+    (tmp_path / "half-written" / "config.json").write_text("{")
+    monkeypatch.setenv(state.RUN_ROOTS_ENV, str(tmp_path))
+    monkeypatch.setenv(state.NO_DEFAULT_ROOTS_ENV, "1")
+    app = open_view("runs")
+    assert any("cannot be read" in w.value for w in app.warning)
+    for view in ("gamma", "spikes", "early_exit", "robustness", "compare", "learn"):
+        app.switch_page(f"views/{view}.py")
+        app.run()
+        assert_clean(app)
+
+
+def test_every_view_explains_itself_without_any_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(state.RUN_ROOTS_ENV, str(tmp_path))
+    monkeypatch.setenv(state.NO_DEFAULT_ROOTS_ENV, "1")
+    app = open_view("runs")
+    assert any("No runs found" in i.value for i in app.info)
+    for view in ("gamma", "spikes", "early_exit", "robustness", "compare"):
+        app.switch_page(f"views/{view}.py")
+        app.run()
+        assert_clean(app)
+        assert app.info, f"{view} shows nothing without runs"
+
+
+def test_learn_view_every_tab(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(state.RUN_ROOTS_ENV, str(tmp_path))
+    monkeypatch.setenv(state.NO_DEFAULT_ROOTS_ENV, "1")
+    app = open_view("learn")
+    assert {"learn_lif_amplitude", "learn_lif_leak", "learn_lif_threshold", "learn_lif_steps"} <= keys(app.slider)
+    assert {"learn_lif_shape", "learn_lif_reset"} <= keys(app.radio)
+    spikes_before = metric_value(app, "Spikes")
+    app.slider(key="learn_lif_amplitude").set_value(0.8)
+    app.run()
+    assert_clean(app)
+    assert metric_value(app, "Spikes") != spikes_before
+    app.radio(key="learn_lif_shape").set_value("noisy")
+    app.radio(key="learn_lif_reset").set_value("hard")
+    app.run()
+    assert_clean(app)
+    expected = {"Input coding": {"learn_coding_steps", "learn_coding_panels"},
+                "Surrogate gradients": {"learn_surrogate_threshold"},
+                "BN vs BNTT": {"learn_norm_steps", "learn_norm_peak", "learn_norm_growth"}}
+    for tab, sliders in expected.items():
+        app.session_state["learn_section"] = tab
+        app.run()
+        assert_clean(app)
+        assert sliders <= keys(app.slider), tab
+    bn_bias = float(metric_value(app, "Mean |output mean|, standard BN"))
+    bntt_bias = float(metric_value(app, "Mean |output mean|, BNTT"))
+    assert bntt_bias < bn_bias  # the demo's point: per-step statistics normalise every step
+
+
+def test_gamma_view_every_tab(dashboard_env: Path) -> None:
+    app = open_view("gamma")
+    assert Path(app.selectbox(key="gamma_run").value).name == "bntt-vgg5"  # the only BNTT run
+    app.session_state["gamma_section"] = "γ histograms (Fig 6)"
+    app.run()
+    assert_clean(app)
+    assert "gamma_hist_layers" in keys(app.multiselect) and "gamma_hist_animate" in keys(app.toggle)
+    step = app.select_slider(key="gamma_hist_step")
+    step.set_value(step.options[-1])
+    app.run()
+    assert_clean(app)
+    app.toggle(key="gamma_hist_animate").set_value(True)
+    app.run()
+    assert_clean(app)
+    app.session_state["gamma_section"] = "Mean γ and exit threshold (Fig 4)"
+    app.run()
+    assert_clean(app)
+    assert "gamma_threshold" in keys(app.slider)
+    app.session_state["gamma_section"] = "Compare two runs"
+    app.run()
+    assert_clean(app)  # one BNTT run only: says so
+
+
+def test_spikes_view_every_tab_and_a_live_raster(dashboard_env: Path) -> None:
+    bntt_path = str(dashboard_env / "bntt-vgg5")
+    app = open_view("spikes", spikes_run=bntt_path)
+    assert "spikes_activity_runs" in keys(app.multiselect)
+    app.session_state["spikes_section"] = "Spike rate (Fig 5)"
+    app.run()
+    assert_clean(app)
+    assert "spikes_rate_runs" in keys(app.multiselect)
+    app.session_state["spikes_section"] = "Raster"
+    app.run()
+    assert_clean(app)
+    assert {"spikes_raster_image", "spikes_raster_seed"} <= keys(app.number_input)
+    layer = app.selectbox(key="spikes_raster_layer")
+    layer.set_value(layer.options[-1])
+    app.number_input(key="spikes_raster_image").set_value(3)
+    app.run()
+    assert_clean(app)
+    app.radio(key="spikes_raster_mode").set_value("by index")
+    app.run()
+    app.text_input(key="spikes_raster_indices").set_value("0, 2, 5")
+    app.run()
+    assert_clean(app)
+    app.session_state["spikes_section"] = "BN input (Fig 3)"
+    app.run()
+    assert_clean(app)
+    assert "spikes_bn_layer" in keys(app.selectbox)
+
+
+def test_early_exit_threshold_slider_changes_the_reported_exit_step(dashboard_env: Path) -> None:
+    app = open_view("early_exit")
+    slider = app.slider(key="early_exit_threshold")
+    slider.set_value(slider.min)
+    app.run()
+    assert_clean(app)
+    at_lowest = metric_value(app, "Exit step")
+    slider = app.slider(key="early_exit_threshold")
+    slider.set_value(slider.max)
+    app.run()
+    assert_clean(app)
+    at_highest = metric_value(app, "Exit step")
+    assert at_lowest == "t = 4"  # below every mean γ: no early exit, all T = 4 steps
+    assert at_highest == "t = 1"  # above every mean γ: exit after the first step
+    assert {"Accuracy at the exit", "Steps saved", "Energy saved"} <= {m.label for m in app.metric}
+
+
+def test_robustness_view_curves_and_one_image(dashboard_env: Path) -> None:
+    app = open_view("robustness")
+    assert {"robustness_noise_runs", "robustness_fgsm_runs"} <= keys(app.multiselect)
+    app.session_state["robustness_section"] = "One test image"
+    app.run()
+    assert_clean(app)
+    predictions = app.dataframe[0].value
+    assert sorted(predictions["model"]) == ["ann-mlp", "bn-mlp", "bntt-vgg5"]
+    app.slider(key="robustness_epsilon").set_value(0.2)
+    app.run()
+    assert_clean(app)
+
+
+def test_compare_view_every_tab(dashboard_env: Path) -> None:
+    app = open_view("compare")
+    summary = app.dataframe[0].value
+    assert set(summary["method"]) == {"bntt", "bn", "ann"}
+    for tab in ("Accuracy by step", "Spikes and energy", "Robustness"):
+        app.session_state["compare_section"] = tab
+        app.run()
+        assert_clean(app)
+
+
+def test_runs_view_computes_missing_analysis(tmp_path: Path, monkeypatch) -> None:
+    from conftest import DASHBOARD_TINY_TRAINING
+
+    from bntt_core.tables import TABLES
+    from bntt_core.training import TrainConfig, train
+
+    config = TrainConfig.from_dict({**DASHBOARD_TINY_TRAINING, "arch": "mlp", "width": 0.125, "norm": "bntt"})
+    train(config, tmp_path / "fresh", progress="none")
+    monkeypatch.setenv(state.RUN_ROOTS_ENV, str(tmp_path))
+    monkeypatch.setenv(state.NO_DEFAULT_ROOTS_ENV, "1")
+    app = open_view("runs")
+    assert "runs_analyze" in keys(app.button)
+    app.button(key="runs_analyze").click()
+    app.run()
+    assert_clean(app)
+    written = {p.stem for p in (tmp_path / "fresh" / "analysis").glob("*.csv")}
+    assert {"accuracy_by_step", "gamma_mean", "early_exit"} <= written <= set(TABLES)
