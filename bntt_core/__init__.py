@@ -12,6 +12,7 @@ from bntt_core.encoding import direct_encode, poisson_encode
 from bntt_core.models import ANNNet, ModelSpec, SpikingNet, build_model, model_from_spec
 from bntt_core.neurons import LIF
 from bntt_core.norms import BNTT, SharedBN, TimeLN
+from bntt_core.runs import load_run
 from bntt_core.step import eval_logits, train_step
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "build_model",
     "direct_encode",
     "eval_logits",
+    "load_run",
     "model_from_spec",
     "poisson_encode",
     "train_step",
