@@ -25,11 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bntt_core.encoding import ENCODINGS, encode
 from bntt_core.neurons import LIF, RESETS, check_leak_threshold
-from bntt_core.norms import NORMS, make_norm
+from bntt_core.norms import NORMS, bntt_into_lif, bntt_into_lif_applies, make_norm
 from bntt_core.surrogate import get_surrogate
 
 # (kind, channels or units, pooling after the layer: None | "avg" | "adaptive")
@@ -164,6 +165,11 @@ class SpikingLayer(nn.Module):
     def forward(self, x: torch.Tensor, monitor: Monitor | None = None) -> torch.Tensor:
         steps, batch = x.shape[0], x.shape[1]
         current = self.synapse(x.flatten(0, 1)).unflatten(0, (steps, batch))  # [T·B, ...] → [T, B, C', ...]
+        if monitor is None and bntt_into_lif_applies(self.norm, self.neuron, current):
+            spikes = bntt_into_lif(self.norm, self.neuron, current)  # the same values in two passes (norms.py)
+            if self.pool is not None:
+                spikes = _pool_keeping_nothing(self.pool, spikes.flatten(0, 1)).unflatten(0, (steps, batch))
+            return spikes
         normed = self.norm(current)
         if monitor is not None and getattr(monitor, "wants_membrane", False):
             spikes, membrane = self.neuron(normed, return_membrane=True)
@@ -174,6 +180,32 @@ class SpikingLayer(nn.Module):
         if self.pool is not None:
             spikes = self.pool(spikes.flatten(0, 1)).unflatten(0, (steps, batch))  # [T, B, C', H/2, W/2]
         return spikes
+
+
+class _AvgPool2dSavingNothing(torch.autograd.Function):
+    """F.avg_pool2d whose backward needs only the input's shape: autograd's own avg_pool2d keeps the whole
+    input (here the layer's spike map, the largest tensor of the layer) alive until the backward."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size):
+        ctx.kernel_size = kernel_size
+        ctx.shape, ctx.dtype = x.shape, x.dtype
+        ctx.channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        return F.avg_pool2d(x, kernel_size)
+
+    @staticmethod
+    def backward(ctx, grad):
+        layout = torch.channels_last if ctx.channels_last else torch.contiguous_format
+        shape_only = torch.empty(ctx.shape, dtype=ctx.dtype, device=grad.device, memory_format=layout)  # never read
+        return torch.ops.aten.avg_pool2d_backward(grad, shape_only, [ctx.kernel_size] * 2, [ctx.kernel_size] * 2,
+                                                  [0, 0], False, True, None), None
+
+
+def _pool_keeping_nothing(pool: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    if type(pool) is nn.AvgPool2d and pool.kernel_size == 2 and pool.stride == 2 and pool.padding == 0 \
+            and not pool.ceil_mode and pool.count_include_pad and pool.divisor_override is None and x.dim() == 4:
+        return _AvgPool2dSavingNothing.apply(x, 2)
+    return pool(x)
 
 
 class SpikingNet(nn.Module):
@@ -237,6 +269,9 @@ class SpikingNet(nn.Module):
     def forward(self, x: torch.Tensor, num_steps: int | None = None, *, per_step: bool = False,
                 generator: torch.Generator | None = None, monitor: Monitor | None = None) -> torch.Tensor:
         h = self.encode(x, num_steps, generator)  # [T, B, ...]
+        if h.dim() == 5 and _channels_last_pays(h):
+            # oneDNN's bf16 convolutions are fastest on channels_last; every layer keeps the format it is given
+            h = h.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, h.shape[:2])
         for layer in self.layers:
             if layer.kind == _F and h.dim() > 3:
                 h = h.flatten(2)  # [T, B, C, H, W] → [T, B, C·H·W]
@@ -293,6 +328,12 @@ class ANNNet(nn.Module):
             h = block(h)
         logits = _at_least_fp32(self.classifier(h))  # [B, classes]
         return logits.unsqueeze(0) if per_step else logits  # per_step: one "step" [1, B, classes]
+
+
+def _channels_last_pays(h: torch.Tensor) -> bool:
+    """channels_last for the convolutions: on a CPU under bf16 autocast (measured: benchmarks/README.md)."""
+    return h.device.type == "cpu" and torch.is_autocast_enabled("cpu") and \
+        torch.get_autocast_dtype("cpu") == torch.bfloat16
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bntt_core import _cpu_kernels
 from bntt_core.surrogate import get_surrogate
 
 RESETS = ("soft", "hard")
@@ -44,11 +45,34 @@ def _state_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def compiled_scan_applies(current: torch.Tensor, surrogate_name: str, keep_membrane: bool = False) -> bool:
+    """Whether the compiled CPU loops can run this scan (fp32/bf16 on a CPU, a layout they index).
+
+    A bf16 scan asked for its membrane stays on the eager path, which returns the fp32 membrane."""
+    if keep_membrane and current.dtype != torch.float32:
+        return False
+    return (_cpu_kernels.layout(current) is not None and _cpu_kernels.supports_surrogate(surrogate_name)
+            and _cpu_kernels.available())
+
+
 class _LIFScan(torch.autograd.Function):
     """Fused LIF forward/backward over all T steps (see the module docstring for the equations)."""
 
     @staticmethod
     def forward(ctx, current, leak, threshold, hard_reset, surrogate_name, keep_membrane):
+        ctx.leak = leak
+        ctx.hard_reset = hard_reset
+        ctx.compiled = compiled_scan_applies(current, surrogate_name, keep_membrane)
+        if ctx.compiled:
+            # one pass over memory (bntt_core/_cpu_kernels.py) saving what the eager scan saves: σ'(U) in the
+            # currents' dtype, and the spikes (not a separate bool copy) for a hard reset
+            spikes, slope, membrane_trace = _cpu_kernels.lif_forward(current, leak, threshold, hard_reset,
+                                                                     surrogate_name, keep_membrane)
+            ctx.save_for_backward(slope, spikes if hard_reset else None)
+            if keep_membrane:
+                ctx.mark_non_differentiable(membrane_trace)
+                return spikes, membrane_trace
+            return spikes, None
         surrogate = get_surrogate(surrogate_name)
         num_steps = current.shape[0]
         # contiguous outputs whatever the strides of `current` (BNTT hands over a transposed view)
@@ -70,8 +94,6 @@ class _LIFScan(torch.autograd.Function):
                 membrane = membrane.masked_fill_(spike, 0.0)
             else:
                 membrane = membrane.sub_(spike.to(membrane.dtype) * threshold)  # soft reset
-        ctx.leak = leak
-        ctx.hard_reset = hard_reset
         if hard_reset:
             ctx.save_for_backward(slope, fired)
         else:
@@ -83,6 +105,11 @@ class _LIFScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, _grad_membrane):
+        if ctx.compiled:
+            slope, spikes = ctx.saved_tensors
+            grad_current, _ = _cpu_kernels.lif_backward(grad_spikes, slope, spikes, ctx.leak, ctx.hard_reset,
+                                                        out_dtype=slope.dtype)
+            return grad_current, None, None, None, None, None
         if ctx.hard_reset:
             slope, fired = ctx.saved_tensors
         else:

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bntt_core import _cpu_kernels
+
 NORMS = ("bntt", "bn", "ln", "none")
 
 
@@ -73,6 +75,81 @@ class BNTT(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, num_steps={self.num_steps}, eps={self.eps}, momentum={self.momentum}"
+
+
+class _BNTTIntoLIF(torch.autograd.Function):
+    """BNTT followed by the LIF scan in two passes over the currents (statistics, then normalise-charge-fire),
+    for the compiled CPU loops; the same values as `LIF()(BNTT()(x))` up to rounding.
+
+    Why: the batched `F.batch_norm` needs its input copied into a [B, T·C, S] layout and its output read
+    back through a transposed view, and it writes a normalised copy that the scan reads once. Here the
+    statistics are fp64 sums over the tensor as it lies (NCHW or channels_last), the normalisation
+    y = x·(γ·invstd) + (−μ·γ·invstd) happens inside the scan, and the backward is one reverse scan that
+    also accumulates Σg and Σg·x per (t, c), then one pass for ∂L/∂x. Saved for the backward: x (the
+    synapse output, which the synapse's own backward does not keep), σ'(U) and, for a hard reset, the
+    spikes — in the currents' dtype (bf16 under autocast).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, running_mean, running_var, training, momentum, eps, neuron):
+        steps, channels = x.shape[0], x.shape[2]
+        count = x.numel() // (steps * channels)
+        if training:
+            sums = _cpu_kernels.channel_sums(x)  # fp64 [2, T, C]: Σx, Σx²
+            mean = sums[0] / count
+            var = (sums[1] / count - mean * mean).clamp_(min=0.0)  # biased: what normalises the batch
+            with torch.no_grad():  # the running statistics of T separate nn.BatchNorm modules
+                running_mean.mul_(1.0 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
+                running_var.mul_(1.0 - momentum).add_((var * (count / (count - 1))).to(running_var.dtype),
+                                                      alpha=momentum)
+        else:
+            mean, var = running_mean.double(), running_var.double()
+        invstd = torch.rsqrt(var + eps)
+        scale = (weight.double() * invstd).float()
+        shift = (-mean * scale.double()).float()
+        hard = neuron.reset == "hard"
+        spikes, slope, _ = _cpu_kernels.lif_forward(x, neuron.leak, neuron.threshold, hard, neuron.surrogate,
+                                                    keep_membrane=False, scale=scale, shift=shift)
+        ctx.save_for_backward(x, slope, spikes if hard else None)
+        ctx.mean, ctx.invstd, ctx.scale, ctx.count = mean, invstd, scale, count
+        ctx.training, ctx.leak, ctx.hard, ctx.weight_dtype = training, neuron.leak, hard, weight.dtype
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        x, slope, spikes = ctx.saved_tensors
+        grad_y, sums = _cpu_kernels.lif_backward(grad_spikes, slope, spikes, ctx.leak, ctx.hard,
+                                                 out_dtype=torch.float32, x=x)
+        grad_sum, grad_dot_x = sums[0], sums[1]  # Σg, Σg·x per (t, c), fp64
+        grad_dot_xhat = ctx.invstd * (grad_dot_x - ctx.mean * grad_sum)  # Σg·x̂ = ∂L/∂γ
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            scale = ctx.scale.double()
+            if ctx.training:  # ∂x̂/∂x includes the batch statistics: g_x = scale·g + a·x + b
+                a = -scale * ctx.invstd * grad_dot_xhat / ctx.count
+                b = -scale * grad_sum / ctx.count - ctx.mean * a
+            else:
+                a = b = torch.zeros_like(scale)
+            grad_x = _cpu_kernels.bn_grad_input(grad_y, x, ctx.scale, a, b)
+        grad_weight = grad_dot_xhat.to(ctx.weight_dtype) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_weight, None, None, None, None, None, None
+
+
+def bntt_into_lif_applies(norm: nn.Module, neuron: nn.Module, x: torch.Tensor) -> bool:
+    """Whether `_BNTTIntoLIF` can run `neuron(norm(x))` here (see `bntt_into_lif`)."""
+    from bntt_core.neurons import LIF, compiled_scan_applies
+
+    return (type(norm) is BNTT and type(neuron) is LIF and x.dim() in (3, 5) and x.shape[2] == norm.num_features
+            and x.shape[0] <= norm.num_steps and x.shape[0] >= 1
+            and (not norm.training or x.numel() // (x.shape[0] * x.shape[2]) > 1)  # else: F.batch_norm's error
+            and norm.weight.dtype == torch.float32 and compiled_scan_applies(x, neuron.surrogate))
+
+
+def bntt_into_lif(norm: BNTT, neuron: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Spikes of `neuron(norm(x))` through the compiled CPU loops (check `bntt_into_lif_applies` first)."""
+    steps = x.shape[0]
+    return _BNTTIntoLIF.apply(x, norm.weight[:steps], norm.running_mean[:steps], norm.running_var[:steps],
+                              norm.training, norm.momentum, norm.eps, neuron)
 
 
 class SharedBN(nn.Module):

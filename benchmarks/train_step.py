@@ -1,0 +1,238 @@
+"""One SGD step of VGG9 + BNTT (10 classes, 32×32 input): the project against the seed code and peers.
+
+Evidence (measured with this script, numbers and conditions in benchmarks/README.md):
+  every way below runs in its own fresh process, one after another, on the same input sizes; each
+  process builds its model and optimiser (SGD, momentum 0.9), runs warm-up steps, then times `--repeats`
+  whole steps (encode → forward over all T → cross-entropy → backward → optimizer.step) with
+  time.perf_counter and reports the median. Ratios are to the reference loop of the same run, so
+  that load from other users of the machine (timings here may have been taken under load) cancels
+  as far as it can.
+  Peak memory, CPU: VmHWM − VmRSS from /proc/self/status, i.e. how far the resident set rose above
+  what the process held after building the model, optimiser and data (before its first step);
+  it includes the optimiser's momentum buffers, which every way has. CUDA:
+  torch.cuda.max_memory_allocated() − memory_allocated() at the same point.
+
+Ways (each a subprocess; `--ways` picks some):
+  project          bntt_core.train_step(model, optimizer, images, labels): the project's defaults
+  project-fp32     the same with precision="fp32" (the exact mode)
+  reference        SeedStyleVGG9 (benchmarks/reference.py): the seed code's per-step loop, fp32
+  dense-fp32       DenseFloorVGG9: the same convolutions on T·B images, no SNN logic, fp32
+  dense-bf16       the same in bf16 autocast with channels_last
+  snntorch         snnTorch 1.0.0 (benchmarks/peers.py), fp32
+  spikingjelly     SpikingJelly 2.0.0 multi-step with its BNTT (benchmarks/peers.py), fp32
+
+    .venv/bin/python benchmarks/train_step.py                       # (T=10, B=16) and (T=25, B=32)
+    .venv/bin/python benchmarks/train_step.py --quick               # tiny sizes, 1 repeat: a smoke run
+    .venv/bin/python benchmarks/train_step.py --device cuda --T 25 --B 128
+    .venv/bin/python benchmarks/train_step.py --ways project reference --T 10 --B 16 --markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # `python benchmarks/train_step.py` from anywhere finds bntt_core
+
+WAYS = ("project", "project-fp32", "reference", "dense-fp32", "dense-bf16", "snntorch", "spikingjelly")
+DEFAULT_SIZES = ((10, 16), (25, 32))
+QUICK_SIZES = ((4, 4),)
+NUM_CLASSES, IMAGE_SIZE = 10, 32
+
+
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _build_way(way: str, steps: int, device, images, labels):
+    """A closure running one whole training step of `way`, and a short note on how it runs."""
+    import torch
+    import torch.nn.functional as F
+
+    import bntt_core
+    from bntt_core import poisson_encode
+    from bntt_core import step as step_module
+
+    torch.manual_seed(0)
+    if way in ("project", "project-fp32"):
+        model = bntt_core.build_model("vgg9", num_classes=NUM_CLASSES, in_channels=3, image_size=IMAGE_SIZE,
+                                      num_steps=steps).to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        precision = "fp32" if way == "project-fp32" else None
+        note = f"precision={precision or step_module.DEFAULT_PRECISION}"
+        return (lambda: bntt_core.train_step(model, optimizer, images, labels, precision=precision)), note
+
+    if way == "reference":
+        from benchmarks.reference import SeedStyleVGG9
+        model = SeedStyleVGG9(steps, NUM_CLASSES, IMAGE_SIZE).to(device)
+        forward = model  # draws its own Poisson input at every step, like the seed code
+        note = "fp32"
+    elif way in ("dense-fp32", "dense-bf16"):
+        from benchmarks.reference import DenseFloorVGG9
+        model = DenseFloorVGG9(steps, NUM_CLASSES, IMAGE_SIZE).to(device)
+        channels_last = way == "dense-bf16"
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+
+        def forward(x):
+            encoded = poisson_encode(x, steps)
+            if channels_last:
+                encoded = encoded.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, encoded.shape[:2])
+            return model(encoded)
+        note = "bf16 autocast, channels_last" if channels_last else "fp32"
+    else:
+        from benchmarks.peers import build_peer
+        model = build_peer(way, steps).to(device)
+
+        def forward(x):
+            return model(poisson_encode(x, steps))
+        note = "fp32"
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    autocast = way == "dense-bf16"
+
+    def one_step():
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = forward(images)
+        loss = F.cross_entropy(logits.float(), labels)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+    return one_step, note
+
+
+def run_worker(way: str, steps: int, batch: int, device_name: str, warmup: int, repeats: int) -> dict:
+    """Measure one way in this process; returns the result row."""
+    import torch
+
+    device = torch.device(device_name)
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(device)
+    labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
+    one_step, note = _build_way(way, steps, device, images, labels)
+
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        memory_before = torch.cuda.memory_allocated()
+    else:
+        memory_before = _proc_status_kib("VmRSS") * 1024
+    for _ in range(warmup):
+        one_step()
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss = one_step()  # float(loss) waits for the device
+        times.append(time.perf_counter() - start)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated() - memory_before
+    else:
+        peak = _proc_status_kib("VmHWM") * 1024 - memory_before
+    return {"way": way, "T": steps, "B": batch, "device": device_name, "note": note,
+            "median_s": statistics.median(times), "times_s": times, "peak_bytes": peak, "loss": loss,
+            "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def run_in_subprocess(way: str, steps: int, batch: int, args) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", way, "--T", str(steps), "--B", str(batch),
+               "--device", args.device, "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"way": way, "T": steps, "B": batch, "skipped": reason}
+    return json.loads(lines[-1])
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2 ** 20:,.0f} MiB"
+
+
+def report(rows: list[dict], markdown: bool) -> str:
+    lines = []
+    if markdown:
+        lines += ["| T | B | way | how | median step | × reference | peak memory | × reference |",
+                  "|---|---|---|---|---|---|---|---|"]
+    for (steps, batch) in dict.fromkeys((row["T"], row["B"]) for row in rows):
+        group = [row for row in rows if (row["T"], row["B"]) == (steps, batch)]
+        base = next((row for row in group if row["way"] == "reference" and "skipped" not in row), None)
+        if not markdown:
+            lines.append(f"\nT={steps} B={batch}")
+            lines.append(f"  {'way':<14}{'median step':>13}{'× ref':>8}{'peak memory':>14}{'× ref':>8}  how")
+        for row in group:
+            if "skipped" in row:
+                text = f"skipped: {row['skipped']}"
+                lines.append(f"| {steps} | {batch} | {row['way']} | {text} | | | | |" if markdown
+                             else f"  {row['way']:<14}{text}")
+                continue
+            time_ratio = f"{row['median_s'] / base['median_s']:.2f}" if base else "-"
+            memory_ratio = f"{row['peak_bytes'] / base['peak_bytes']:.2f}" if base and base['peak_bytes'] > 0 else "-"
+            if markdown:
+                lines.append(f"| {steps} | {batch} | {row['way']} | {row['note']} | {row['median_s']:.3f} s | "
+                             f"{time_ratio} | {_mib(row['peak_bytes'])} | {memory_ratio} |")
+            else:
+                lines.append(f"  {row['way']:<14}{row['median_s']:>11.3f} s{time_ratio:>8}"
+                             f"{_mib(row['peak_bytes']):>14}{memory_ratio:>8}  {row['note']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 warm-up and 1 repeat: a smoke run")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--T", type=int, help="time steps (with --B: one size instead of the default two)")
+    parser.add_argument("--B", type=int, help="batch size")
+    parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2; 1 with --quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed steps (default 5; 1 with --quick)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (benchmarks/README.md)")
+    parser.add_argument("--json", type=Path, help="also write every row to this file")
+    parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    args.repeats = args.repeats if args.repeats is not None else (1 if args.quick else 5)
+
+    if args.worker:
+        if args.T is None or args.B is None:
+            parser.error("--worker needs --T and --B")
+        print(json.dumps(run_worker(args.worker, args.T, args.B, args.device, args.warmup, args.repeats)))
+        return 0
+
+    if (args.T is None) != (args.B is None):
+        parser.error("give --T and --B together")
+    sizes = ((args.T, args.B),) if args.T is not None else QUICK_SIZES if args.quick else DEFAULT_SIZES
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {args.device}, "
+          f"warm-up {args.warmup}, repeats {args.repeats}; each way in its own process, sequentially")
+    rows = []
+    for steps, batch in sizes:
+        for way in args.ways:
+            row = run_in_subprocess(way, steps, batch, args)
+            rows.append(row)
+            status = row.get("skipped") or f"{row['median_s']:.3f} s, {_mib(row['peak_bytes'])}"
+            print(f"  T={steps} B={batch} {way}: {status}", flush=True)
+    print(report(rows, args.markdown))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
