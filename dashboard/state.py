@@ -394,6 +394,16 @@ def png_export_available() -> bool:
     return importlib.util.find_spec("kaleido") is not None
 
 
+@st.cache_resource(show_spinner=False, max_entries=512)
+def figure(builder: str, *args, **kwargs):
+    """`bntt_core.plots.<builder>(*args, **kwargs)`, cached on the arguments (DataFrames are hashed by
+    content): a slider that returns to a value, or a second visitor, gets the figure without rebuilding
+    it. The figure is shared, so it must not be changed after this call (st.plotly_chart copies it)."""
+    from bntt_core import plots
+
+    return getattr(plots, builder)(*args, **kwargs)
+
+
 def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, file_stem: str) -> None:
     """The figure, then its data as CSV and the figure as HTML and PNG (built only when clicked)."""
     from bntt_core import plots

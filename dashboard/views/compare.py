@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bntt_core import explore, plots
+from bntt_core import explore
 from dashboard import state
 
 METHOD_ORDER = ("bntt", "bn", "ln", "none", "ann", "converted")
@@ -73,7 +73,7 @@ if summary_tab.open:
     with summary_tab:
         drawable = [c for c in summary.columns if c not in ("run", "method") and summary[c].notna().any()]
         if drawable:
-            state.show_figure(plots.compare_figure(summary, drawable), summary, key="compare_summary",
+            state.show_figure(state.figure("compare_figure", summary, drawable), summary, key="compare_summary",
                               file_stem="compare_summary")
         st.dataframe(summary, hide_index=True, key="compare_summary_table")
 
@@ -83,7 +83,7 @@ if steps_tab.open:
         if by_step:
             longest = max(int(df["t"].max()) for df in by_step.values())
             log_x = st.toggle("Log time axis", value=longest >= 100, key="compare_log_steps")
-            state.show_figure(plots.accuracy_by_step_figure(by_step, log_x=log_x), by_step,
+            state.show_figure(state.figure("accuracy_by_step_figure", by_step, log_x=log_x), by_step,
                               key="compare_accuracy_by_step", file_stem="compare_accuracy_by_step")
         else:
             st.info("None of these runs has the accuracy_by_step table; compute the analysis in the Runs view.")
@@ -93,10 +93,10 @@ if spikes_tab.open:
         rates = tables_of("spike_rate")
         energy = tables_of("energy")
         if rates:
-            state.show_figure(plots.spike_rate_figure(rates), rates, key="compare_spike_rate",
+            state.show_figure(state.figure("spike_rate_figure", rates), rates, key="compare_spike_rate",
                               file_stem="compare_spike_rate")
         if energy:
-            state.show_figure(plots.energy_figure(energy), energy, key="compare_energy", file_stem="compare_energy")
+            state.show_figure(state.figure("energy_figure", energy), energy, key="compare_energy", file_stem="compare_energy")
         if not rates and not energy:
             st.info("None of these runs has spike_rate or energy tables; compute the analysis in the Runs view.")
 
@@ -106,13 +106,13 @@ if robust_tab.open:
         left, right = st.columns(2)
         with left:
             if noise:
-                state.show_figure(plots.robustness_figure(noise, "noise"), noise, key="compare_noise",
+                state.show_figure(state.figure("robustness_figure", noise, "noise"), noise, key="compare_noise",
                                   file_stem="compare_noise")
             else:
                 st.info("None of these runs has the noise table.")
         with right:
             if fgsm_tables:
-                state.show_figure(plots.robustness_figure(fgsm_tables, "fgsm"), fgsm_tables, key="compare_fgsm",
+                state.show_figure(state.figure("robustness_figure", fgsm_tables, "fgsm"), fgsm_tables, key="compare_fgsm",
                                   file_stem="compare_fgsm")
             else:
                 st.info("None of these runs has the fgsm table.")

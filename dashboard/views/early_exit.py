@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import explore, plots
+from bntt_core import explore
 from dashboard import state
 
 st.title("Early exit")
@@ -34,31 +34,40 @@ energy = state.table(card, "energy")
 dynamic = state.table(card, "dynamic_exit")
 stem = card.name.replace("/", "_")
 
-threshold = state.threshold_slider(curve["threshold"], key="early_exit_threshold",
-                                   low=float(curve["threshold"].min()), high=float(curve["threshold"].max()))
-summary = explore.early_exit_summary(gamma_mean, by_step, threshold, spike_activity=spikes, energy=energy)
 
-columns = st.columns(4)
-columns[0].metric("Exit step", f"t = {summary['exit_step']}", help=f"of T = {summary['num_steps']}")
-columns[1].metric("Accuracy at the exit", f"{summary['accuracy']:.2%}",
+@st.fragment
+def threshold_panel() -> None:
+    """The slider and everything it moves; a fragment, so a slider move reruns only this part."""
+    threshold = state.threshold_slider(curve["threshold"], key="early_exit_threshold",
+                                       low=float(curve["threshold"].min()), high=float(curve["threshold"].max()))
+    summary = explore.early_exit_summary(gamma_mean, by_step, threshold, spike_activity=spikes, energy=energy)
+    top, bottom = st.columns(2), st.columns(2)
+    top[0].metric("Exit step", f"t = {summary['exit_step']}", help=f"of T = {summary['num_steps']}")
+    top[1].metric("Accuracy at the exit", f"{summary['accuracy']:.2%}",
                   delta=f"{(summary['accuracy'] - summary['full_accuracy']) * 100:+.2f} pts vs all T steps",
                   delta_color="normal")
-columns[2].metric("Steps saved", f"{summary['steps_saved']} of {summary['num_steps']}",
-                  delta=f"{summary['steps_saved_fraction']:.0%} less latency", delta_color="off")
-if "energy_saved_fraction" in summary:
-    columns[3].metric("Energy saved", f"{summary['energy_saved_fraction']:.1%}",
-                      delta=f"{summary['energy_saved_pj']:.3g} of {summary['energy_pj']:.3g} pJ / image",
-                      delta_color="off")
-else:
-    columns[3].metric("Energy saved", "n/a", help="needs the spike_activity and energy tables")
+    bottom[0].metric("Steps saved", f"{summary['steps_saved']} of {summary['num_steps']}",
+                     delta=f"{summary['steps_saved_fraction']:.0%} less latency", delta_color="off")
+    if "energy_saved_fraction" in summary:
+        bottom[1].metric("Energy saved", f"{summary['energy_saved_fraction']:.1%}",
+                         delta=f"{summary['energy_saved_pj']:.3g} of {summary['energy_pj']:.3g} pJ / image",
+                         delta_color="off")
+    else:
+        bottom[1].metric("Energy saved", "n/a", help="needs the spike_activity and energy tables")
+    state.show_figure(state.figure("early_exit_figure", curve, threshold=threshold), curve, key="early_exit_fig7",
+                      file_stem=f"{stem}-early_exit")
+
 
 left, right = st.columns(2)
 with left:
-    state.show_figure(plots.early_exit_figure(curve, threshold=threshold), curve, key="early_exit_fig7",
-                      file_stem=f"{stem}-early_exit")
-with right:
+    threshold_panel()
+with right:  # independent of the threshold: drawn once, not on every slider move
     if dynamic is not None and len(dynamic):
-        state.show_figure(plots.dynamic_exit_figure(dynamic, curve), {"dynamic_exit": dynamic, "early_exit": curve},
-                          key="early_exit_dynamic", file_stem=f"{stem}-dynamic_exit")
+        st.markdown("**Per-sample dynamic exit (ours, not the paper's)**")
+        st.caption("Each test image stops at the first step whose accumulated output is confident enough; "
+                   "its accuracy–latency curve beside the paper's fixed exit step.")
+        state.show_figure(state.figure("dynamic_exit_figure", dynamic, curve),
+                          {"dynamic_exit": dynamic, "early_exit": curve}, key="early_exit_dynamic",
+                          file_stem=f"{stem}-dynamic_exit")
     else:
         st.info("The per-sample exit table (dynamic_exit) has not been computed for this run.")

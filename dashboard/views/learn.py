@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import explore, plots
+from bntt_core import explore
 from dashboard import state
 
 
@@ -17,6 +17,7 @@ def _digits() -> dict | None:
     return explore.example_digits()
 
 
+@st.fragment
 def lif_playground() -> None:
     """The LIF playground: a current in, the membrane trace and spikes out."""
     st.markdown("A leaky integrate-and-fire neuron: **U ← λ·U + I**, a spike when **U > θ**, then a "
@@ -40,11 +41,12 @@ def lif_playground() -> None:
         first, second = st.columns(2)
         first.metric("Spikes", spikes)
         second.metric("Firing rate (spikes / step)", f"{explore.lif_firing_rate(trace):.3f}")
-        figure = plots.lif_trace_figure(trace["current"], trace["membrane"], trace["spike"], threshold,
+        figure = state.figure("lif_trace_figure", trace["current"], trace["membrane"], trace["spike"], threshold,
                                         membrane_after_reset=trace["membrane_after_reset"])
         state.show_figure(figure, trace, key="learn_lif", file_stem="lif_trace")
 
 
+@st.fragment
 def input_coding() -> None:
     """Poisson vs direct coding of one image over time."""
     st.markdown("The network sees an image for T steps. **Poisson (rate) coding** (the paper's default) "
@@ -72,14 +74,15 @@ def input_coding() -> None:
         st.caption(f"Label {label}. Active inputs per step: Poisson "
                    f"{summary.loc[summary.coding == 'poisson', 'active_fraction'].mean():.1%}, direct "
                    f"{summary.loc[summary.coding == 'direct', 'active_fraction'].mean():.1%}.")
-        poisson = plots.encoding_figure(coded["poisson"], "Poisson (rate) coding: ternary spikes, fresh every step",
+        poisson = state.figure("encoding_figure", coded["poisson"], "Poisson (rate) coding: ternary spikes, fresh every step",
                                         max_steps=panels)
         state.show_figure(poisson, summary, key="learn_coding_poisson", file_stem="poisson_coding")
-        direct = plots.encoding_figure(coded["direct"], "Direct coding: the analog image at every step",
+        direct = state.figure("encoding_figure", coded["direct"], "Direct coding: the analog image at every step",
                                        max_steps=panels)
         state.show_figure(direct, summary, key="learn_coding_direct", file_stem="direct_coding")
 
 
+@st.fragment
 def surrogate_gradients() -> None:
     """The surrogate-gradient shapes around the threshold."""
     st.markdown("The spike is a step function of the membrane: its derivative is zero almost everywhere. "
@@ -92,10 +95,11 @@ def surrogate_gradients() -> None:
                                 key="learn_surrogate_names")
     shapes = explore.surrogate_shapes(threshold=surrogate_threshold, names=chosen or None)
     with plot:
-        figure = plots.surrogate_figure(chosen or None, threshold=surrogate_threshold)
+        figure = state.figure("surrogate_figure", chosen or None, threshold=surrogate_threshold)
         state.show_figure(figure, shapes, key="learn_surrogate", file_stem="surrogate_gradients")
 
 
+@st.fragment
 def bn_versus_bntt() -> None:
     """Standard BN vs BNTT on synthetic currents whose statistics drift over time."""
     st.markdown("Spiking activity changes over time: currents build up, peak and die down. **Standard BN** "
@@ -116,7 +120,7 @@ def bn_versus_bntt() -> None:
         first, second = st.columns(2)
         first.metric("Mean |output mean|, standard BN", f"{bias_bn:.2f}")
         second.metric("Mean |output mean|, BNTT", f"{bias_bntt:.2f}")
-        state.show_figure(plots.bn_vs_bntt_figure(demo), demo, key="learn_norm", file_stem="bn_vs_bntt")
+        state.show_figure(state.figure("bn_vs_bntt_figure", demo), demo, key="learn_norm", file_stem="bn_vs_bntt")
 
 
 st.title("Learn: how a BNTT spiking network computes")

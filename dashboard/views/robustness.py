@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import plots
 from dashboard import state
 
 st.title("Robustness")
@@ -42,14 +41,14 @@ if curves_tab.open:
         with left:
             noise = chosen_tables("noise", "robustness_noise_runs", "Runs (noise)")
             if noise:
-                state.show_figure(plots.robustness_figure(noise, "noise"), noise, key="robustness_noise",
+                state.show_figure(state.figure("robustness_figure", noise, "noise"), noise, key="robustness_noise",
                                   file_stem="robustness_noise")
             else:
                 st.info("No run has the noise table yet; compute the analysis in the Runs view.")
         with right:
             fgsm = chosen_tables("fgsm", "robustness_fgsm_runs", "Runs (FGSM)")
             if fgsm:
-                state.show_figure(plots.robustness_figure(fgsm, "fgsm"), fgsm, key="robustness_fgsm",
+                state.show_figure(state.figure("robustness_figure", fgsm, "fgsm"), fgsm, key="robustness_fgsm",
                                   file_stem="robustness_fgsm")
             else:
                 st.info("No run has the fgsm table yet; compute the analysis in the Runs view.")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from bntt_core import explore, plots
+from bntt_core import explore
 from bntt_core.tables import TABLES
 from dashboard import state
 
@@ -84,7 +84,7 @@ with left:
     history = state.metrics(card)
     if history is not None and len(history):
         st.markdown("**Training curves**")
-        state.show_figure(plots.training_curves_figure(history), history, key="runs_training",
+        state.show_figure(state.figure("training_curves_figure", history), history, key="runs_training",
                           file_stem=f"{card.name}-training_curves".replace("/", "_"))
     else:
         st.info("This run has no training history (metrics.csv): it was converted, not trained.")
@@ -92,7 +92,7 @@ with right:
     by_step = state.table(card, "accuracy_by_step")
     if by_step is not None:
         st.markdown("**Accuracy by time step**")
-        state.show_figure(plots.accuracy_by_step_figure({card.name: by_step}), by_step, key="runs_accuracy_by_step",
+        state.show_figure(state.figure("accuracy_by_step_figure", {card.name: by_step}), by_step, key="runs_accuracy_by_step",
                           file_stem=f"{card.name}-accuracy_by_step".replace("/", "_"))
     else:
         st.info("Accuracy by step is part of the analysis; compute it below.")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import plots
 from dashboard import state
 
 st.title("Spike activity")
@@ -37,91 +36,111 @@ def runs_with(table_name: str, key: str, label: str) -> dict:
     return {name: state.table(having[name], table_name) for name in chosen}
 
 
+def activity_section() -> None:
+    """Fig 1 curves for the chosen runs and the heatmap of the first."""
+    activity = runs_with("spike_activity", "spikes_activity_runs", "Runs (one panel each)")
+    if not activity:
+        st.info("No run has the spike_activity table yet; compute the analysis in the Runs view.")
+    else:
+        state.show_figure(state.figure("spike_activity_figure", activity), activity, key="spikes_activity",
+                          file_stem="spike_activity")
+        heat_name = list(activity)[0]
+        st.markdown(f"**{heat_name}: layer × step**")
+        state.show_figure(state.figure("spike_heatmap_figure", activity[heat_name]), activity[heat_name],
+                          key="spikes_heatmap", file_stem=f"{heat_name.replace('/', '_')}-spike_heatmap")
+
+
+def rate_section() -> None:
+    """Fig 5: spike rate per layer, log scale, for the chosen runs."""
+    rates = runs_with("spike_rate", "spikes_rate_runs", "Runs")
+    if not rates:
+        st.info("No run has the spike_rate table yet; compute the analysis in the Runs view.")
+    else:
+        state.show_figure(state.figure("spike_rate_figure", rates), rates, key="spikes_rate", file_stem="spike_rate")
+
+
+@st.fragment
+def raster_section() -> None:
+    """A live raster of chosen neurons for one test image."""
+    if card.summary.get("spiking") is False:
+        st.info(f"{card.name} is an ANN: it has no spikes. Pick a spiking run above.")
+    else:
+        run = state.loaded_run(card)
+        size = state.test_set_size(card)
+        controls, plot = st.columns([1, 3])
+        with controls:
+            index = int(st.number_input("Test image", 0, size - 1, 0, 1, key="spikes_raster_image"))
+            state.keep_choice("spikes_raster_layer", run.model.layer_names, run.model.layer_names[0])
+            layer = st.selectbox("Layer", run.model.layer_names, key="spikes_raster_layer")
+            mode = st.radio("Neurons", ("most active", "by index"), key="spikes_raster_mode", horizontal=True)
+            count = st.slider("How many (most active)", 4, 128, 32, key="spikes_raster_count",
+                              disabled=mode != "most active")
+            typed = st.text_input("Neuron indices (e.g. 0, 5, 17)", "0, 1, 2, 3", key="spikes_raster_indices",
+                                  disabled=mode != "by index")
+            seed = int(st.number_input("Poisson seed", 0, 10_000, 0, key="spikes_raster_seed"))
+        neurons: tuple[int, ...] = ()
+        if mode == "by index":
+            try:
+                neurons = tuple(int(part) for part in typed.replace(",", " ").split())
+            except ValueError:
+                st.warning("Neuron indices must be whole numbers separated by commas.")
+        try:
+            recorded = state.spike_raster(card, index=index, layer=layer, neurons=neurons, max_neurons=count,
+                                          seed=seed)
+        except ValueError as problem:
+            st.warning(str(problem))
+        else:
+            with controls:
+                if recorded["pixels"] is not None:
+                    st.image(recorded["pixels"], clamp=True, caption=f"label: {recorded['class_name']}",
+                             width=160)
+            with plot:
+                state.show_figure(state.figure("raster_figure", recorded["raster"]), recorded["raster"],
+                                  key="spikes_raster", file_stem=f"{stem}-raster-{layer}-image{index}")
+
+
+@st.fragment
+def bn_input_section() -> None:
+    """Fig 3: the norm layer's input distribution over time."""
+    if "bn_input" not in card.tables or "bn_input_hist" not in card.tables:
+        st.info(f"{card.name} has no bn_input tables (they exist for spiking runs once analysed).")
+    else:
+        stats, hist = state.table(card, "bn_input"), state.table(card, "bn_input_hist")
+        layers = list(dict.fromkeys(hist["layer"]))
+        controls, plot = st.columns([1, 3])
+        with controls:
+            default_layer = layers[min(4, len(layers) - 1)]  # the paper shows layer 5
+            state.keep_choice("spikes_bn_layer", layers, default_layer)
+            layer = st.selectbox("Layer", layers, key="spikes_bn_layer")
+            recorded_steps = sorted(int(t) for t in hist.loc[hist["layer"] == layer, "t"].unique())
+            default_steps = sorted({recorded_steps[0], recorded_steps[len(recorded_steps) // 2],
+                                    recorded_steps[-1]})
+            state.keep_choice("spikes_bn_steps", recorded_steps, default_steps, multi=True)
+            steps = st.multiselect("Steps", recorded_steps, key="spikes_bn_steps")
+        with plot:
+            if not steps:
+                st.info("Choose at least one step.")
+            else:
+                figure = state.figure("bn_input_figure", stats, hist, layer, steps=steps)
+                state.show_figure(figure, {"bn_input": stats[stats["layer"] == layer],
+                                           "bn_input_hist": hist[hist["layer"] == layer]},
+                                  key="spikes_bn_input", file_stem=f"{stem}-bn_input-{layer}")
+
+
+# lazy tabs: only the open tab's content runs; widgets rerun only their own fragment
 activity_tab, rate_tab, raster_tab, bn_tab = st.tabs(
     ["Activity over time (Fig 1)", "Spike rate (Fig 5)", "Raster", "BN input (Fig 3)"],
     key="spikes_section", on_change="rerun")
 
 if activity_tab.open:
     with activity_tab:
-        activity = runs_with("spike_activity", "spikes_activity_runs", "Runs (one panel each)")
-        if not activity:
-            st.info("No run has the spike_activity table yet; compute the analysis in the Runs view.")
-        else:
-            state.show_figure(plots.spike_activity_figure(activity), activity, key="spikes_activity",
-                              file_stem="spike_activity")
-            heat_name = list(activity)[0]
-            st.markdown(f"**{heat_name}: layer × step**")
-            state.show_figure(plots.spike_heatmap_figure(activity[heat_name]), activity[heat_name],
-                              key="spikes_heatmap", file_stem=f"{heat_name.replace('/', '_')}-spike_heatmap")
-
+        activity_section()
 if rate_tab.open:
     with rate_tab:
-        rates = runs_with("spike_rate", "spikes_rate_runs", "Runs")
-        if not rates:
-            st.info("No run has the spike_rate table yet; compute the analysis in the Runs view.")
-        else:
-            state.show_figure(plots.spike_rate_figure(rates), rates, key="spikes_rate", file_stem="spike_rate")
-
+        rate_section()
 if raster_tab.open:
     with raster_tab:
-        if card.summary.get("spiking") is False:
-            st.info(f"{card.name} is an ANN: it has no spikes. Pick a spiking run above.")
-        else:
-            run = state.loaded_run(card)
-            size = state.test_set_size(card)
-            controls, plot = st.columns([1, 3])
-            with controls:
-                index = int(st.number_input("Test image", 0, size - 1, 0, 1, key="spikes_raster_image"))
-                state.keep_choice("spikes_raster_layer", run.model.layer_names, run.model.layer_names[0])
-                layer = st.selectbox("Layer", run.model.layer_names, key="spikes_raster_layer")
-                mode = st.radio("Neurons", ("most active", "by index"), key="spikes_raster_mode", horizontal=True)
-                count = st.slider("How many (most active)", 4, 128, 32, key="spikes_raster_count",
-                                  disabled=mode != "most active")
-                typed = st.text_input("Neuron indices (e.g. 0, 5, 17)", "0, 1, 2, 3", key="spikes_raster_indices",
-                                      disabled=mode != "by index")
-                seed = int(st.number_input("Poisson seed", 0, 10_000, 0, key="spikes_raster_seed"))
-            neurons: tuple[int, ...] = ()
-            if mode == "by index":
-                try:
-                    neurons = tuple(int(part) for part in typed.replace(",", " ").split())
-                except ValueError:
-                    st.warning("Neuron indices must be whole numbers separated by commas.")
-            try:
-                recorded = state.spike_raster(card, index=index, layer=layer, neurons=neurons, max_neurons=count,
-                                              seed=seed)
-            except ValueError as problem:
-                st.warning(str(problem))
-            else:
-                with controls:
-                    if recorded["pixels"] is not None:
-                        st.image(recorded["pixels"], clamp=True, caption=f"label: {recorded['class_name']}",
-                                 width=160)
-                with plot:
-                    state.show_figure(plots.raster_figure(recorded["raster"]), recorded["raster"],
-                                      key="spikes_raster", file_stem=f"{stem}-raster-{layer}-image{index}")
-
+        raster_section()
 if bn_tab.open:
     with bn_tab:
-        if "bn_input" not in card.tables or "bn_input_hist" not in card.tables:
-            st.info(f"{card.name} has no bn_input tables (they exist for spiking runs once analysed).")
-        else:
-            stats, hist = state.table(card, "bn_input"), state.table(card, "bn_input_hist")
-            layers = list(dict.fromkeys(hist["layer"]))
-            controls, plot = st.columns([1, 3])
-            with controls:
-                default_layer = layers[min(4, len(layers) - 1)]  # the paper shows layer 5
-                state.keep_choice("spikes_bn_layer", layers, default_layer)
-                layer = st.selectbox("Layer", layers, key="spikes_bn_layer")
-                recorded_steps = sorted(int(t) for t in hist.loc[hist["layer"] == layer, "t"].unique())
-                default_steps = sorted({recorded_steps[0], recorded_steps[len(recorded_steps) // 2],
-                                        recorded_steps[-1]})
-                state.keep_choice("spikes_bn_steps", recorded_steps, default_steps, multi=True)
-                steps = st.multiselect("Steps", recorded_steps, key="spikes_bn_steps")
-            with plot:
-                if not steps:
-                    st.info("Choose at least one step.")
-                else:
-                    figure = plots.bn_input_figure(stats, hist, layer, steps=steps)
-                    state.show_figure(figure, {"bn_input": stats[stats["layer"] == layer],
-                                               "bn_input_hist": hist[hist["layer"] == layer]},
-                                      key="spikes_bn_input", file_stem=f"{stem}-bn_input-{layer}")
+        bn_input_section()
