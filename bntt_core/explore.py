@@ -349,14 +349,22 @@ def record_layer_spikes(model: torch.nn.Module, image: torch.Tensor, layers: lis
     return recorder.spikes
 
 
+RASTER_SELECTIONS = ("spread", "most_active")
+
+
 def record_spike_raster(model: torch.nn.Module, image: torch.Tensor, *, layer: str, neurons: list[int] | None = None,
-                        max_neurons: int = 64, seed: int = 0) -> pd.DataFrame:
+                        max_neurons: int = 64, selection: str = "spread", seed: int = 0) -> pd.DataFrame:
     """A raster of one layer for one normalised image [1, C, H, W] (or [C, H, W], or event frames
     [T, 1, C, H, W]).
 
-    `neurons` are flat indices into the layer's neurons (channel-major); by default the `max_neurons`
-    most active ones. Returns one row per (neuron, step) with columns neuron, t (1..T), spike (0/1).
+    `neurons` are flat indices into the layer's neurons (channel-major). Without them, `max_neurons`
+    neurons are picked by `selection`: "spread" takes neurons that fired at least once, evenly spaced
+    over their ranking by spike count (busy and quiet ones alike; silent neurons only if too few
+    fired), "most_active" the ones with most spikes. Returns one row per (neuron, step) with columns
+    neuron, t (1..T), spike (0/1).
     """
+    if selection not in RASTER_SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; choose one of {list(RASTER_SELECTIONS)}")
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.dim() == 4:
@@ -368,8 +376,16 @@ def record_spike_raster(model: torch.nn.Module, image: torch.Tensor, *, layer: s
     total = flat.shape[1]
     if neurons is None:
         counts = flat.sum(0)
-        order = torch.argsort(counts, descending=True, stable=True)
-        chosen = sorted(order[: min(int(max_neurons), total)].tolist())
+        order = torch.argsort(counts, descending=True, stable=True)  # busiest first
+        wanted = min(int(max_neurons), total)
+        if selection == "most_active":
+            chosen = order[:wanted].tolist()
+        else:
+            fired = int((counts > 0).sum())
+            pool = order[:max(fired, wanted)]  # the neurons that fired, topped up with silent ones
+            picks = np.unique(np.linspace(0, len(pool) - 1, wanted).round().astype(np.int64))
+            chosen = pool[torch.as_tensor(picks)].tolist()
+        chosen = sorted(chosen)
     else:
         bad = [n for n in neurons if not 0 <= int(n) < total]
         if bad:

@@ -9,7 +9,9 @@ Run roots (where the dashboard looks for runs, and the only places it reads from
     runs/                 the user's own runs (`bntt train --out runs/NAME`)
     $BNTT_RUN_ROOTS       more roots, separated by the OS path separator (':' on Linux)
     sidebar setting       more roots for this browser session
-Set BNTT_NO_DEFAULT_RUN_ROOTS=1 to drop the first two (the tests do, to see only their fixtures).
+Set BNTT_NO_DEFAULT_RUN_ROOTS=1 to drop the first two (the tests do, to see only their fixtures), and
+BNTT_LOCK_RUN_ROOTS=1 to remove the sidebar setting (for a server others can reach: the app serves on
+localhost only unless told otherwise).
 Any path the app is asked to read is resolved (symlinks followed) and refused unless it lies inside
 one of these roots.
 
@@ -32,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUN_ROOTS = (REPO_ROOT / "data" / "runs", REPO_ROOT / "runs")
 RUN_ROOTS_ENV = "BNTT_RUN_ROOTS"
 NO_DEFAULT_ROOTS_ENV = "BNTT_NO_DEFAULT_RUN_ROOTS"
+LOCK_ROOTS_ENV = "BNTT_LOCK_RUN_ROOTS"  # =1: visitors cannot add run roots in the sidebar (shared servers)
 EXTRA_ROOTS_KEY = "settings_extra_run_roots"  # session-state list[str] of roots added in the sidebar
 CURRENT_RUN_KEY = "current_run_path"  # session-state str: the run last picked on any view
 
@@ -107,14 +110,15 @@ def sidebar_settings() -> None:
         for root in configured_run_roots():
             note = "" if root.is_dir() else " (missing)"
             st.caption(f"`{root}`{note}")
-        new_root = st.text_input("Add a run root (a folder of runs)", key="settings_new_run_root",
-                                 placeholder="/path/to/runs")
-        if st.button("Add root", key="settings_add_run_root") and new_root:
-            try:
-                add_session_root(new_root)
-                clear_run_caches()
-            except ValueError as error:
-                st.warning(str(error))
+        if os.environ.get(LOCK_ROOTS_ENV, "").strip() not in ("1", "true", "yes"):
+            new_root = st.text_input("Add a run root for this session (a folder of runs)",
+                                     key="settings_new_run_root", placeholder="/path/to/runs")
+            if st.button("Add root", key="settings_add_run_root") and new_root:
+                try:
+                    add_session_root(new_root)
+                    clear_run_caches()
+                except ValueError as error:
+                    st.warning(str(error))
         if st.button("Rescan runs", key="settings_rescan_runs"):
             clear_run_caches()
 
@@ -307,25 +311,26 @@ def test_set_size(card: RunCard) -> int:
 
 @st.cache_data(show_spinner="Recording the spikes…", max_entries=64)
 def _raster(run_path: str, stamp: float, dataset_args: tuple, index: int, layer: str, neurons: tuple[int, ...],
-            max_neurons: int, seed: int) -> dict:
+            max_neurons: int, selection: str, seed: int) -> dict:
     from bntt_core import explore
 
     run = _run(run_path, stamp)
     test, info = _test_set(*dataset_args)
     example = explore.test_example(test, info, index)
     raster = explore.record_spike_raster(run.model, example["model_input"], layer=layer,
-                                         neurons=list(neurons) or None, max_neurons=max_neurons, seed=seed)
+                                         neurons=list(neurons) or None, max_neurons=max_neurons,
+                                         selection=selection, seed=seed)
     return {"raster": raster, "pixels": example["pixels"], "label": example["label"],
             "class_name": example["class_name"]}
 
 
 def spike_raster(card: RunCard, *, index: int, layer: str, neurons: tuple[int, ...] = (), max_neurons: int = 48,
-                 seed: int = 0) -> dict:
+                 selection: str = "spread", seed: int = 0) -> dict:
     """A raster (neuron, t, spike) of `layer` for test image `index`, recorded live with a monitor on the
     run's model, plus the image (pixels, label, class name). Cached per run, image and choice."""
     path = check_inside_roots(card.path, configured_run_roots())
     return _raster(str(path), _weights_stamp(path), _dataset_args(loaded_config(card)), int(index), str(layer),
-                   tuple(int(n) for n in neurons), int(max_neurons), int(seed))
+                   tuple(int(n) for n in neurons), int(max_neurons), str(selection), int(seed))
 
 
 @st.cache_data(show_spinner="Attacking the image…", max_entries=32)

@@ -130,6 +130,21 @@ def test_a_root_holding_only_broken_runs_is_reported_not_fatal(tmp_path: Path, m
         assert_clean(app)
 
 
+def test_a_run_root_added_in_the_sidebar_is_listed(dashboard_run_root: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(state.RUN_ROOTS_ENV, str(tmp_path))
+    monkeypatch.setenv(state.NO_DEFAULT_ROOTS_ENV, "1")
+    app = open_view("runs")
+    assert any("No runs found" in i.value for i in app.info)
+    app.text_input(key="settings_new_run_root").set_value(str(dashboard_run_root))
+    app.button(key="settings_add_run_root").click()
+    app.run()
+    assert_clean(app)
+    assert sorted(Path(p).name for p in app.selectbox(key="runs_selected").options) == ["ann-mlp", "bn-mlp", "bntt-vgg5"]
+    monkeypatch.setenv(state.LOCK_ROOTS_ENV, "1")
+    locked = open_view("runs")
+    assert "settings_new_run_root" not in keys(locked.text_input)
+
+
 def test_every_view_explains_itself_without_any_run(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(state.RUN_ROOTS_ENV, str(tmp_path))
     monkeypatch.setenv(state.NO_DEFAULT_ROOTS_ENV, "1")

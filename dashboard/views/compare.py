@@ -60,7 +60,8 @@ with controls[1]:
     if fgsm_tables:
         grid = sorted({float(e) for df in fgsm_tables.values() for e in df["epsilon"]})
         state.keep_choice("compare_epsilon", grid, grid[-1])
-        epsilon = st.select_slider("FGSM strength ε for the summary", options=grid, key="compare_epsilon")
+        epsilon = st.select_slider("FGSM strength ε for the summary", options=grid, key="compare_epsilon",
+                                   format_func=lambda e: f"{e:.3g} ({e * 255:.3g}/255)")
 
 run_data = {c.name: {"summary": c.summary,
                      "tables": {name: state.table(c, name) for name in c.tables}} for c in runs}

@@ -72,21 +72,21 @@ def raster_section() -> None:
             index = int(st.number_input("Test image", 0, size - 1, 0, 1, key="spikes_raster_image"))
             state.keep_choice("spikes_raster_layer", run.model.layer_names, run.model.layer_names[0])
             layer = st.selectbox("Layer", run.model.layer_names, key="spikes_raster_layer")
-            mode = st.radio("Neurons", ("most active", "by index"), key="spikes_raster_mode", horizontal=True)
-            count = st.slider("How many (most active)", 4, 128, 32, key="spikes_raster_count",
-                              disabled=mode != "most active")
+            modes = {"a spread of rates": "spread", "most active": "most_active", "by index": "by_index"}
+            mode = modes[st.radio("Neurons", list(modes), key="spikes_raster_mode", horizontal=True)]
+            count = st.slider("How many", 4, 128, 32, key="spikes_raster_count", disabled=mode == "by_index")
             typed = st.text_input("Neuron indices (e.g. 0, 5, 17)", "0, 1, 2, 3", key="spikes_raster_indices",
-                                  disabled=mode != "by index")
+                                  disabled=mode != "by_index")
             seed = int(st.number_input("Poisson seed", 0, 10_000, 0, key="spikes_raster_seed"))
         neurons: tuple[int, ...] = ()
-        if mode == "by index":
+        if mode == "by_index":
             try:
                 neurons = tuple(int(part) for part in typed.replace(",", " ").split())
             except ValueError:
                 st.warning("Neuron indices must be whole numbers separated by commas.")
         try:
             recorded = state.spike_raster(card, index=index, layer=layer, neurons=neurons, max_neurons=count,
-                                          seed=seed)
+                                          selection="spread" if mode == "by_index" else mode, seed=seed)
         except ValueError as problem:
             st.warning(str(problem))
         else:
