@@ -73,6 +73,8 @@ def _has_rows(csv_path: Path) -> bool:
         with open(csv_path, encoding="utf-8") as handle:
             handle.readline()
             return bool(handle.readline().strip())
+    except UnicodeDecodeError:
+        return True  # damaged: the view that reads it says so
     except OSError:
         return False
 

@@ -22,6 +22,7 @@ is re-analysed or retrained shows its new data without restarting the app.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from dataclasses import dataclass, field
@@ -219,6 +220,18 @@ def pick_run(cards: list[RunCard], *, key: str, label: str = "Run", require: tup
 
 
 # ------------------------------------------------------------------------------------ cached loads
+@contextlib.contextmanager
+def stop_on_failure(what: str):
+    """Turn a run, data or file problem (RunError, WeightsError, DataError are ValueErrors) met while
+    doing `what` into one clear message that ends this view's run (or fragment); other views and
+    later runs keep working."""
+    try:
+        yield
+    except (ValueError, OSError) as problem:
+        st.error(f"{what}: {problem}", icon=":material/error:")
+        st.stop()
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _table(run_path: str, name: str, stamp: float) -> pd.DataFrame | None:
     from bntt_core.runs import read_table
@@ -228,10 +241,11 @@ def _table(run_path: str, name: str, stamp: float) -> pd.DataFrame | None:
 
 def table(card: RunCard, name: str) -> pd.DataFrame | None:
     """One analysis table of a run (None when it has not been computed)."""
-    path = check_inside_roots(card.path, configured_run_roots())
     from bntt_core.tables import ANALYSIS_DIR, table_file
 
-    return _table(str(path), name, _mtime(path / ANALYSIS_DIR / table_file(name)))
+    with stop_on_failure(f"The {name} table of {card.name} cannot be read (recompute it: bntt analyze {card.path})"):
+        path = check_inside_roots(card.path, configured_run_roots())
+        return _table(str(path), name, _mtime(path / ANALYSIS_DIR / table_file(name)))
 
 
 def tables(cards: list[RunCard], name: str) -> dict[str, pd.DataFrame]:
@@ -253,8 +267,9 @@ def _metrics(run_path: str, stamp: float) -> pd.DataFrame | None:
 
 def metrics(card: RunCard) -> pd.DataFrame | None:
     """The run's metrics.csv (one row per epoch), or None for a run that was not trained."""
-    path = check_inside_roots(card.path, configured_run_roots())
-    return _metrics(str(path), _mtime(path / "metrics.csv"))
+    with stop_on_failure(f"The training history of {card.name} cannot be read"):
+        path = check_inside_roots(card.path, configured_run_roots())
+        return _metrics(str(path), _mtime(path / "metrics.csv"))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -266,8 +281,9 @@ def _config(run_path: str, stamp: float) -> dict:
 
 def loaded_config(card: RunCard) -> dict:
     """The run's config.json (checked for the run format)."""
-    path = check_inside_roots(card.path, configured_run_roots())
-    return _config(str(path), _mtime(path / "config.json"))
+    with stop_on_failure(f"The config of {card.name} cannot be read"):
+        path = check_inside_roots(card.path, configured_run_roots())
+        return _config(str(path), _mtime(path / "config.json"))
 
 
 def _weights_stamp(path: Path) -> float:
@@ -283,8 +299,9 @@ def _run(run_path: str, stamp: float):
 
 def loaded_run(card: RunCard):
     """`bntt_core.runs.Run` (config, spec, info, model in eval mode), cached per weights file."""
-    path = check_inside_roots(card.path, configured_run_roots())
-    return _run(str(path), _weights_stamp(path))
+    with stop_on_failure(f"The model of {card.name} cannot be loaded"):
+        path = check_inside_roots(card.path, configured_run_roots())
+        return _run(str(path), _weights_stamp(path))
 
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=4)
@@ -302,7 +319,10 @@ def _dataset_args(config: dict) -> tuple[str, str | None, int]:
 
 def test_images(card: RunCard):
     """(test ImageSet, DataInfo) of the dataset the run was trained on, cached per dataset."""
-    return _test_set(*_dataset_args(loaded_config(card)))
+    dataset_args = _dataset_args(loaded_config(card))
+    with stop_on_failure(f"The test images of {dataset_args[0]} (the data {card.name} was trained on) are not "
+                         "available here"):
+        return _test_set(*dataset_args)
 
 
 def test_set_size(card: RunCard) -> int:
@@ -328,9 +348,13 @@ def spike_raster(card: RunCard, *, index: int, layer: str, neurons: tuple[int, .
                  selection: str = "spread", seed: int = 0) -> dict:
     """A raster (neuron, t, spike) of `layer` for test image `index`, recorded live with a monitor on the
     run's model, plus the image (pixels, label, class name). Cached per run, image and choice."""
-    path = check_inside_roots(card.path, configured_run_roots())
-    return _raster(str(path), _weights_stamp(path), _dataset_args(loaded_config(card)), int(index), str(layer),
-                   tuple(int(n) for n in neurons), int(max_neurons), str(selection), int(seed))
+    dataset_args = _dataset_args(loaded_config(card))
+    loaded_run(card)
+    test_images(card)  # each says clearly what is missing before the recording starts
+    with stop_on_failure(f"The spikes of {card.name} could not be recorded"):
+        path = check_inside_roots(card.path, configured_run_roots())
+        return _raster(str(path), _weights_stamp(path), dataset_args, int(index), str(layer),
+                       tuple(int(n) for n in neurons), int(max_neurons), str(selection), int(seed))
 
 
 @st.cache_data(show_spinner="Attacking the image…", max_entries=32)
@@ -354,10 +378,13 @@ def perturbation_predictions(cards: list[RunCard], *, index: int, sigma: float, 
     roots = configured_run_roots()
     runs = []
     for card in cards:
+        loaded_run(card)  # a model that cannot be loaded says so before the attack starts
         path = check_inside_roots(card.path, roots)
         runs.append((card.name, str(path), _weights_stamp(path)))
-    return _perturbed(tuple(runs), _dataset_args(loaded_config(cards[0])), int(index), float(sigma), float(epsilon),
-                      int(seed))
+    test_images(cards[0])
+    with stop_on_failure("The image could not be perturbed and classified"):
+        return _perturbed(tuple(runs), _dataset_args(loaded_config(cards[0])), int(index), float(sigma),
+                          float(epsilon), int(seed))
 
 
 # --------------------------------------------------------------------------------------- widgets

@@ -107,6 +107,10 @@ def test_a_path_outside_the_run_roots_is_refused(dashboard_env: Path, tmp_path: 
     app.run()
     assert_clean(app)
     assert Path(app.selectbox(key="runs_selected").value).name == "bn-mlp"
+    app.selectbox(key="runs_selected").set_value(str(dashboard_env / "ann-mlp"))  # the typed path does not pin it
+    app.run()
+    assert_clean(app)
+    assert Path(app.selectbox(key="runs_selected").value).name == "ann-mlp"
 
 
 def test_a_path_outside_the_run_roots_in_the_url_is_refused(dashboard_env: Path) -> None:
@@ -143,6 +147,24 @@ def test_a_run_root_added_in_the_sidebar_is_listed(dashboard_run_root: Path, tmp
     monkeypatch.setenv(state.LOCK_ROOTS_ENV, "1")
     locked = open_view("runs")
     assert "settings_new_run_root" not in keys(locked.text_input)
+
+
+def test_a_damaged_table_is_one_clear_message(dashboard_run_root: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    copy = tmp_path / "damaged"
+    shutil.copytree(dashboard_run_root / "bntt-vgg5", copy)
+    (copy / "analysis" / "gamma_mean.csv").write_bytes(b"layer,t,mean_gamma\n\xff\xfe\x00garbage\n")
+    monkeypatch.setenv(state.RUN_ROOTS_ENV, str(tmp_path))
+    monkeypatch.setenv(state.NO_DEFAULT_ROOTS_ENV, "1")
+    app = open_view("runs")
+    app.switch_page("views/gamma.py")
+    app.run()
+    assert not app.exception
+    assert any("gamma_mean table of damaged cannot be read" in e.value for e in app.error)
+    app.switch_page("views/learn.py")  # the rest of the app keeps working
+    app.run()
+    assert_clean(app)
 
 
 def test_every_view_explains_itself_without_any_run(tmp_path: Path, monkeypatch) -> None:

@@ -40,9 +40,18 @@ def open_by_path(requested: str) -> None:
         st.session_state["runs_selected"] = match.path
 
 
+def request_typed_path() -> None:
+    st.session_state["runs_open_request"] = st.session_state.get("runs_open_path", "")
+
+
 with st.expander("Open a run by path", expanded=bool(st.query_params.get("run"))):
-    typed = st.text_input("Run directory", key="runs_open_path", placeholder="runs/my-run")
-    requested = typed or st.query_params.get("run", "")
+    st.text_input("Run directory", key="runs_open_path", placeholder="runs/my-run", on_change=request_typed_path)
+    # a path is acted on once, when typed or when the page opens with ?run=PATH; later reruns keep the choice
+    linked = st.query_params.get("run", "")
+    if linked and st.session_state.get("runs_linked_path") != linked:
+        st.session_state["runs_linked_path"] = linked
+        st.session_state["runs_open_request"] = linked
+    requested = st.session_state.pop("runs_open_request", "")
     if requested:
         open_by_path(requested)
 
