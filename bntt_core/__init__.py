@@ -4,10 +4,12 @@ The public API (notebooks, the dashboard, benchmarks and outside checks call exa
 
     BNTT, LIF, poisson_encode, direct_encode, build_model     the engine (SPEC "Neuron and network")
     ModelSpec, SpikingNet, ANNNet                             what build_model returns and stores
+    analyze_run, read_analysis                                the analysis tables of a run (bntt_core.tables)
 
 Tensors are time-major: [T, B, ...].
 """
 
+from bntt_core.analysis import analyze_run, read_analysis
 from bntt_core.encoding import direct_encode, poisson_encode
 from bntt_core.models import ANNNet, ModelSpec, SpikingNet, build_model, model_from_spec
 from bntt_core.neurons import LIF
@@ -23,12 +25,14 @@ __all__ = [
     "SharedBN",
     "SpikingNet",
     "TimeLN",
+    "analyze_run",
     "build_model",
     "direct_encode",
     "eval_logits",
     "load_run",
     "model_from_spec",
     "poisson_encode",
+    "read_analysis",
     "train_step",
 ]
 __version__ = "0.1.0"
