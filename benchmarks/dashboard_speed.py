@@ -5,15 +5,17 @@ Targets (issue 6), with the analysis present: moving the early-exit or step slid
 
   server   `streamlit.testing.v1.AppTest` runs the app script exactly as the server does for one
            browser session; the time is one script run (what the server spends before the browser
-           can draw). "cold" is the first open in a fresh process (imports, model and table loads,
-           empty caches); "warm" the median of later opens in new sessions (caches filled, as for
-           every visitor after the first).
-  browser  (--browser; needs Chromium at /usr/bin/chromium and the playwright package) a real
-           `streamlit run` on a free localhost port and headless Chromium. A view: from navigation
-           until the app has finished its run and drawn (script idle, no skeletons or spinners). A
-           slider: from the key press until the figure is redrawn with the new value (its Plotly
-           title/annotation text changes), and until the run has finished. Includes the websocket
-           round trip, Plotly drawing and the browser's layout, all on the same CPUs.
+           can draw). "first open" is the view's first run in this process (its tables, model and
+           figures not cached yet; torch and bntt_core are already imported); "later opens" the
+           median over new sessions once the caches are filled, as for every later visitor.
+  browser  (--browser; needs Chromium — `chromium` on the PATH, or $BNTT_CHROMIUM — and the
+           playwright package) a real `streamlit run` on a free localhost port and headless
+           Chromium. A view: from navigation until the app has finished its run and drawn (script
+           idle, no skeletons or spinners); the first visit after the server starts includes the
+           server's imports. A slider: from the key press until the figure is redrawn with the new
+           value (its Plotly title/annotation text changes), and until the run has finished.
+           Includes the websocket round trip, Plotly drawing and the browser's layout, all on the
+           same CPUs.
 
 Runs: those under --roots (default: the shipped data/runs/ and runs/). If none of them is an
 analysed BNTT run, or with --build, a small run is trained and analysed in a temporary folder first
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -184,7 +187,8 @@ def browser_timings(roots: list[Path], repeats: int) -> dict:
             except OSError:
                 time.sleep(0.5)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            executable = os.environ.get("BNTT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.set_default_timeout(120_000)
             for view in VIEWS:

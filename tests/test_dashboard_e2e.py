@@ -8,7 +8,7 @@ exit step changes, checks the page text, and fails on any exception box or error
 to screenshots/ (gitignored).
 
 Without Chromium (or Playwright) the test is skipped with the reason; with BNTT_REQUIRE_E2E=1 (set by
-.ci/run) it fails instead, so CI cannot silently skip it.
+.ci/run) it fails instead, so CI cannot silently skip it. BNTT_CHROMIUM names another Chromium binary.
 
     .venv/bin/python -m pytest tests/test_dashboard_e2e.py -q       # (apt-get install chromium first)
 """
@@ -26,8 +26,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO_ROOT / "screenshots"
@@ -50,28 +48,39 @@ VIEWS = {
 
 
 def _chromium() -> str | None:
+    """$BNTT_CHROMIUM, else `chromium` on the PATH, else Debian's /usr/bin/chromium."""
+    chosen = os.environ.get("BNTT_CHROMIUM")
+    if chosen:
+        return chosen if Path(chosen).is_file() else None
     found = shutil.which("chromium")
     if found:
         return found
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None
 
 
+def _missing_browser_reason() -> str | None:
+    if _chromium() is None:
+        return ("Chromium is not installed (apt-get install chromium, or set BNTT_CHROMIUM to a Chromium "
+                "executable); the end-to-end dashboard test needs it")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -e '.[dev]')"
+    return None
+
+
+MISSING_BROWSER = _missing_browser_reason()
+REQUIRED = os.environ.get("BNTT_REQUIRE_E2E") == "1"
+# skipped with the reason where there is no browser, unless CI requires the test (then it fails)
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(MISSING_BROWSER is not None and not REQUIRED,
+                                                  reason=MISSING_BROWSER or "")]
+
+
 def _require_browser() -> str:
-    """The Chromium executable, or skip (fail under BNTT_REQUIRE_E2E=1) with the reason."""
-    reason = None
-    executable = _chromium()
-    if executable is None:
-        reason = "Chromium is not installed (sudo apt-get install chromium); the end-to-end dashboard test needs it"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            reason = "the playwright Python package is not installed (pip install -e '.[dev]')"
-    if reason is not None:
-        if os.environ.get("BNTT_REQUIRE_E2E") == "1":
-            pytest.fail(f"BNTT_REQUIRE_E2E=1 but {reason}")
-        pytest.skip(reason)
-    return executable
+    """The Chromium executable; under BNTT_REQUIRE_E2E=1 a missing browser fails the test."""
+    if MISSING_BROWSER is not None:
+        pytest.fail(f"BNTT_REQUIRE_E2E=1 but {MISSING_BROWSER}")
+    return _chromium()
 
 
 def _free_port() -> int:
