@@ -249,13 +249,8 @@ def table(card: RunCard, name: str) -> pd.DataFrame | None:
 
 
 def tables(cards: list[RunCard], name: str) -> dict[str, pd.DataFrame]:
-    """{run name: table} for the runs that have the table."""
-    found = {}
-    for card in cards:
-        df = table(card, name)
-        if df is not None and len(df):
-            found[card.name] = df
-    return found
+    """{run name: table} for the runs that have the table (current and with rows)."""
+    return {card.name: table(card, name) for card in cards if name in card.tables}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

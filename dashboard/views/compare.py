@@ -63,8 +63,10 @@ with controls[1]:
         epsilon = st.select_slider("FGSM strength ε for the summary", options=grid, key="compare_epsilon",
                                    format_func=lambda e: f"{e:.3g} ({e * 255:.3g}/255)")
 
+SUMMARY_TABLES = ("accuracy_by_step", "spike_rate", "energy", "noise", "fgsm", "gamma_mean")
 run_data = {c.name: {"summary": c.summary,
-                     "tables": {name: state.table(c, name) for name in c.tables}} for c in runs}
+                     "tables": {name: state.table(c, name) for name in SUMMARY_TABLES if name in c.tables}}
+            for c in runs}
 summary = explore.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=threshold)
 
 summary_tab, steps_tab, spikes_tab, robust_tab = st.tabs(

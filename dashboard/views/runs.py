@@ -95,14 +95,16 @@ with left:
         st.markdown("**Training curves**")
         state.show_figure(state.figure("training_curves_figure", history), history, key="runs_training",
                           file_stem=f"{card.name}-training_curves".replace("/", "_"))
+    elif card.summary.get("kind") == "converted":
+        st.info("A converted run has no training history: its weights come from the ANN it was converted from.")
     else:
-        st.info("This run has no training history (metrics.csv): it was converted, not trained.")
+        st.info("This run has no training history (metrics.csv is missing or empty).")
 with right:
-    by_step = state.table(card, "accuracy_by_step")
-    if by_step is not None:
+    if "accuracy_by_step" in card.tables:
+        by_step = state.table(card, "accuracy_by_step")
         st.markdown("**Accuracy by time step**")
-        state.show_figure(state.figure("accuracy_by_step_figure", {card.name: by_step}), by_step, key="runs_accuracy_by_step",
-                          file_stem=f"{card.name}-accuracy_by_step".replace("/", "_"))
+        state.show_figure(state.figure("accuracy_by_step_figure", {card.name: by_step}), by_step,
+                          key="runs_accuracy_by_step", file_stem=f"{card.name}-accuracy_by_step".replace("/", "_"))
     else:
         st.info("Accuracy by step is part of the analysis; compute it below.")
 
