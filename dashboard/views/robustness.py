@@ -23,10 +23,11 @@ if not cards:
     st.stop()
 
 
-def chosen_tables(table_name: str, key: str, label: str) -> dict:
+def chosen_tables(table_name: str, key: str, label: str) -> dict | None:
+    """A multiselect of the runs that have `table_name` → {name: table}; None when no run has it."""
     having = {c.name: c for c in cards if table_name in c.tables}
     if not having:
-        return {}
+        return None
     state.keep_choice(key, list(having), list(having), multi=True)
     chosen = st.multiselect(label, list(having), key=key)
     return {name: state.table(having[name], table_name) for name in chosen}
@@ -40,18 +41,22 @@ if curves_tab.open:
         left, right = st.columns(2)
         with left:
             noise = chosen_tables("noise", "robustness_noise_runs", "Runs (noise)")
-            if noise:
+            if noise is None:
+                st.info("No run has the noise table yet; compute the analysis in the Runs view.")
+            elif not noise:
+                st.info("Choose at least one run.")
+            else:
                 state.show_figure(state.figure("robustness_figure", noise, "noise"), noise, key="robustness_noise",
                                   file_stem="robustness_noise")
-            else:
-                st.info("No run has the noise table yet; compute the analysis in the Runs view.")
         with right:
             fgsm = chosen_tables("fgsm", "robustness_fgsm_runs", "Runs (FGSM)")
-            if fgsm:
+            if fgsm is None:
+                st.info("No run has the fgsm table yet; compute the analysis in the Runs view.")
+            elif not fgsm:
+                st.info("Choose at least one run.")
+            else:
                 state.show_figure(state.figure("robustness_figure", fgsm, "fgsm"), fgsm, key="robustness_fgsm",
                                   file_stem="robustness_fgsm")
-            else:
-                st.info("No run has the fgsm table yet; compute the analysis in the Runs view.")
 
 if image_tab.open:
     with image_tab:

@@ -25,11 +25,12 @@ stem = card.name.replace("/", "_")
 healthy = [c for c in cards if c.ok]
 
 
-def runs_with(table_name: str, key: str, label: str) -> dict:
-    """A multiselect of the runs that have `table_name` (the current run first), → {name: table}."""
+def runs_with(table_name: str, key: str, label: str) -> dict | None:
+    """A multiselect of the runs that have `table_name` (the current run first) → {name: table};
+    None when no run has the table."""
     having = {c.name: c for c in healthy if table_name in c.tables}
     if not having:
-        return {}
+        return None
     default = [card.name] if card.name in having else list(having)[:1]
     state.keep_choice(key, list(having), default, multi=True)
     chosen = st.multiselect(label, list(having), key=key)
@@ -39,8 +40,10 @@ def runs_with(table_name: str, key: str, label: str) -> dict:
 def activity_section() -> None:
     """Fig 1 curves for the chosen runs and the heatmap of the first."""
     activity = runs_with("spike_activity", "spikes_activity_runs", "Runs (one panel each)")
-    if not activity:
+    if activity is None:
         st.info("No run has the spike_activity table yet; compute the analysis in the Runs view.")
+    elif not activity:
+        st.info("Choose at least one run.")
     else:
         state.show_figure(state.figure("spike_activity_figure", activity), activity, key="spikes_activity",
                           file_stem="spike_activity")
@@ -53,8 +56,10 @@ def activity_section() -> None:
 def rate_section() -> None:
     """Fig 5: spike rate per layer, log scale, for the chosen runs."""
     rates = runs_with("spike_rate", "spikes_rate_runs", "Runs")
-    if not rates:
+    if rates is None:
         st.info("No run has the spike_rate table yet; compute the analysis in the Runs view.")
+    elif not rates:
+        st.info("Choose at least one run.")
     else:
         state.show_figure(state.figure("spike_rate_figure", rates), rates, key="spikes_rate", file_stem="spike_rate")
 
