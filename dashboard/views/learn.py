@@ -109,7 +109,9 @@ def bn_versus_bntt() -> None:
                 "mode on synthetic currents and then evaluated with their running statistics.")
     controls, plot = st.columns([1, 3])
     with controls:
-        drift = st.selectbox("How the current's mean changes over t", explore.DRIFTS, key="learn_norm_drift")
+        drift_names = {"rise_then_fall": "rises, then falls", "rising": "rises", "falling": "falls"}
+        drift = st.selectbox("The current's mean over time", explore.DRIFTS, key="learn_norm_drift",
+                             format_func=lambda name: drift_names.get(name, name))
         demo_steps = st.slider("Time steps T", 2, 30, 10, key="learn_norm_steps")
         peak = st.slider("Peak mean", 0.0, 6.0, 3.0, 0.5, key="learn_norm_peak")
         growth = st.slider("Spread growth over t", 0.0, 3.0, 1.0, 0.25, key="learn_norm_growth")
