@@ -198,7 +198,8 @@ def encoding_summary(coded: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def poisson_average(coded: dict[str, np.ndarray], steps: int) -> np.ndarray:
-    """Mean of the first `steps` Poisson frames ×rescale-free: how the rate code approaches the image."""
+    """Mean of the first `steps` Poisson frames. As `steps` grows it approaches the spike probability
+    sign(x)·min(|x|/rescale, 1) of the normalised image x: what the rate code carries."""
     steps = max(1, min(int(steps), coded["poisson"].shape[0]))
     return coded["poisson"][:steps].mean(axis=0)
 
@@ -355,14 +356,14 @@ RASTER_SELECTIONS = ("spread", "most_active")
 
 
 def record_spike_raster(model: torch.nn.Module, image: torch.Tensor, *, layer: str, neurons: list[int] | None = None,
-                        max_neurons: int = 64, selection: str = "spread", seed: int = 0) -> pd.DataFrame:
+                        max_neurons: int = 64, selection: str = "most_active", seed: int = 0) -> pd.DataFrame:
     """A raster of one layer for one normalised image [1, C, H, W] (or [C, H, W], or event frames
     [T, 1, C, H, W]).
 
     `neurons` are flat indices into the layer's neurons (channel-major). Without them, `max_neurons`
-    neurons are picked by `selection`: "spread" takes neurons that fired at least once, evenly spaced
-    over their ranking by spike count (busy and quiet ones alike; silent neurons only if too few
-    fired), "most_active" the ones with most spikes. Returns one row per (neuron, step) with columns
+    neurons are picked by `selection`: "most_active" the ones with most spikes (the default), "spread"
+    neurons that fired at least once, evenly spaced over their ranking by spike count (busy and quiet
+    ones alike; silent neurons only if too few fired). Returns one row per (neuron, step) with columns
     neuron, t (1..T), spike (0/1).
     """
     if selection not in RASTER_SELECTIONS:
