@@ -81,6 +81,40 @@ def test_paths_inside_the_roots_are_accepted_and_escapes_refused(tmp_path: Path)
         state.check_inside_roots(root / "a", ())
 
 
+# ------------------------------------------------------------ bntt_core.explore (the views' numbers)
+def test_lif_trace_follows_the_charge_fire_reset_equations() -> None:
+    from bntt_core import explore
+
+    current = explore.input_current("noisy", num_steps=50, amplitude=0.4, noise_std=0.3, seed=1)
+    for reset in ("soft", "hard"):
+        trace = explore.lif_trace(current, leak=0.9, threshold=1.0, reset=reset)
+        membrane = 0.0
+        for row in trace.itertuples():
+            membrane = 0.9 * membrane + row.current
+            assert row.membrane == pytest.approx(membrane)
+            assert row.spike == int(membrane > 1.0)
+            membrane = (membrane - row.spike) if reset == "soft" else (0.0 if row.spike else membrane)
+            assert row.membrane_after_reset == pytest.approx(membrane)
+
+
+def test_early_exit_summary_matches_the_rule_and_the_tables() -> None:
+    import pandas as pd
+
+    from bntt_core import explore
+
+    gamma_mean = pd.DataFrame({"layer": ["conv1"] * 4 + ["conv2"] * 4, "t": [1, 2, 3, 4] * 2,
+                               "mean_gamma": [1.0, 0.5, 0.05, 0.01, 0.8, 0.3, 0.2, 0.02]})
+    by_step = pd.DataFrame({"t": [1, 2, 3, 4], "accuracy": [0.2, 0.5, 0.7, 0.72]})
+    spikes = pd.DataFrame({"layer": ["conv1"] * 4, "t": [1, 2, 3, 4], "spikes_per_neuron": [1.0, 1.0, 1.0, 1.0]})
+    energy = pd.DataFrame({"layer": ["conv1", "classifier"], "synops": [1, 1], "macs": [0, 0],
+                           "energy_pj": [100.0, 10.0]})
+    summary = explore.early_exit_summary(gamma_mean, by_step, 0.25, spike_activity=spikes, energy=energy)
+    assert summary["exit_step"] == 2  # after t = 2 every layer's mean γ is below 0.25
+    assert summary["accuracy"] == 0.5 and summary["full_accuracy"] == 0.72 and summary["steps_saved"] == 2
+    assert summary["energy_saved_pj"] == pytest.approx(100.0 * 0.5 + 10.0 * 0.5)
+    assert explore.early_exit_summary(gamma_mean, by_step, 0.001)["exit_step"] == 4
+
+
 # --------------------------------------------------------------------------------------- views
 def test_runs_view_lists_runs_and_reports_broken_ones_on_their_cards(dashboard_env: Path) -> None:
     app = open_view("runs")
