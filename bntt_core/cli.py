@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("run", metavar="RUN")
     analyze.add_argument("--quick", action="store_true", help="a small test subset (seconds, not minutes)")
     analyze.add_argument("--tables", help="comma-separated table names (default: all)")
+    analyze.add_argument("--subset", type=int, help="that many test images instead of all")
+    analyze.add_argument("--seed", type=int, help="Poisson/noise seed (default: the one training evaluated with)")
+    analyze.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int)
+    analyze.add_argument("--data-dir", "--data_dir", dest="data_dir", help="the dataset, if it moved")
     analyze.add_argument("--device", default=None)
     analyze.add_argument("--quiet", action="store_true")
 
@@ -120,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("ann_run", metavar="ANN_RUN")
     convert.add_argument("--out", required=True, help="the converted run directory to create")
     convert.add_argument("--steps", type=int, default=None, help="time steps of the converted SNN")
+    convert.add_argument("--calibration-images", dest="calibration_images", type=int,
+                         help="training images used for threshold balancing")
+    convert.add_argument("--eval-images", dest="eval_images", type=int, help="limit the test images evaluated")
+    convert.add_argument("--seed", type=int)
+    convert.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int)
+    convert.add_argument("--data-dir", "--data_dir", dest="data_dir", help="the dataset, if it moved")
     convert.add_argument("--device", default=None)
     convert.add_argument("--quiet", action="store_true")
 
@@ -240,7 +250,8 @@ def _analyze(args: argparse.Namespace) -> int:
     progress, close = _progress_printer(args.quiet)
     try:
         result = _call_with_supported(analysis.analyze_run, args.run, quick=args.quick, tables=tables,
-                                      progress=progress, device=args.device)
+                                      progress=progress, device=args.device, subset=args.subset, seed=args.seed,
+                                      batch_size=args.batch_size, data_dir=args.data_dir)
     finally:
         close()
     print(f"analysis written to {os.path.join(args.run, 'analysis')}")
@@ -254,7 +265,9 @@ def _convert(args: argparse.Namespace) -> int:
     progress, close = _progress_printer(args.quiet)
     try:
         result = _call_with_supported(conversion.convert_run, args.ann_run, args.out, steps=args.steps,
-                                      device=args.device, progress=progress)
+                                      device=args.device, progress=progress,
+                                      calibration_images=args.calibration_images, eval_images=args.eval_images,
+                                      seed=args.seed, batch_size=args.batch_size, data_dir=args.data_dir)
     finally:
         close()
     print(f"converted run: {getattr(result, 'path', None) or args.out}")

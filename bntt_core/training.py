@@ -216,8 +216,10 @@ def _parse_device(name: str) -> torch.device:
 
 
 def lr_at_epoch(config: TrainConfig, epoch: int) -> float:
-    """Step schedule: base lr × decay^(number of milestones passed); `epoch` counts from 0."""
-    passed = sum(1 for fraction in config.lr_milestones if epoch >= int(fraction * config.epochs))
+    """Step schedule: base lr × decay^(milestones passed). Epoch `epoch` (from 0) starts after `epoch`
+    epochs are done, so milestone f has passed once epoch ≥ f·epochs: for 120 epochs lr drops at
+    60, 84 and 108 (as the official code); a 1-epoch run keeps the base lr throughout."""
+    passed = sum(1 for fraction in config.lr_milestones if epoch >= fraction * config.epochs - 1e-9)
     return config.lr * config.lr_decay ** passed
 
 
@@ -480,7 +482,7 @@ def train(config: TrainConfig, out: str | os.PathLike | None = None, *, progress
         spec = spec_for(config, info)
         stored_config = config.replace(data_dir=_absolute(config.data_dir))
         if cluster.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            _claim_run_dir(out_dir)
             data = runs.data_section(info, dataset=config.dataset, data_dir=stored_config.data_dir,
                                      split_seed=config.split_seed, num_train_images=len(train_set),
                                      num_test_images=len(test_set))
@@ -492,6 +494,14 @@ def train(config: TrainConfig, out: str | os.PathLike | None = None, *, progress
         return _fit(out_dir, stored_config, spec, info, train_set, test_set, cluster, progress, state=None)
     finally:
         cluster.close()
+
+
+def _claim_run_dir(out_dir: Path) -> None:
+    """Create the run directory; if it appeared meanwhile with content, refuse (never write into it)."""
+    try:
+        out_dir.mkdir(parents=True)
+    except FileExistsError:
+        _check_new_run_dir(out_dir)
 
 
 def _resolve_new_out(config: TrainConfig, out: str | os.PathLike | None) -> Path:

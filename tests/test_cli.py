@@ -8,6 +8,7 @@ nothing already written lost.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import types
@@ -23,6 +24,15 @@ PROJECT = Path(__file__).resolve().parent.parent
 TINY_FLAGS = ["--arch", "mlp", "--width", "0.05", "--epochs", "2", "--batch-size", "64", "--lr", "0.1",
               "--dataset", "mnist10k", "--max-train-images", "256", "--max-test-images", "100",
               "--eval-batch-size", "64", "--device", "cpu", "--T", "2", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and a shared CPU then is not oversubscribed."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -84,7 +94,8 @@ def test_flags_override_the_preset(tmp_path, capsys):
 
 def test_python_dash_m_and_help_work():
     completed = subprocess.run([sys.executable, "-m", "bntt_core", "train", "--help"], cwd=PROJECT,
-                               capture_output=True, text=True, timeout=120)
+                               env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                               timeout=120)
     assert completed.returncode == 0
     for flag in ("--num_steps", "--T", "--leak_mem", "--encode", "--num_epochs", "--batch_size", "--resume",
                  "--preset", "--ann", "--precision", "--quiet"):

@@ -44,6 +44,15 @@ TINY = dict(arch="mlp", dataset="mnist10k", width=0.05, num_steps=2, epochs=2, b
             max_train_images=256, max_test_images=100, eval_batch_size=64, device="cpu")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and a shared CPU then is not oversubscribed."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny(**changes) -> TrainConfig:
     return TrainConfig.from_dict({**TINY, **changes})
 
@@ -114,6 +123,11 @@ def test_lr_drops_tenfold_at_50_70_90_percent():
     config = TrainConfig(epochs=100, lr=0.3)
     assert [lr_at_epoch(config, e) for e in (0, 49, 50, 69, 70, 89, 90, 99)] == pytest.approx(
         [0.3, 0.3, 0.03, 0.03, 0.003, 0.003, 0.0003, 0.0003])
+    paper = TrainConfig(epochs=120, lr=0.3)
+    assert [lr_at_epoch(paper, e) for e in (59, 60, 83, 84, 107, 108)] == pytest.approx(
+        [0.3, 0.03, 0.03, 0.003, 0.003, 0.0003])
+    assert lr_at_epoch(TrainConfig(epochs=1, lr=0.3), 0) == 0.3  # short runs are not cut to lr/1000
+    assert [lr_at_epoch(TrainConfig(epochs=4, lr=0.3), e) for e in range(4)] == pytest.approx([0.3, 0.3, 0.03, 0.003])
 
 
 # ---------------------------------------------------------------------------------- a run
@@ -255,17 +269,18 @@ def _wait_for_first_epoch(run_dir: Path, process: subprocess.Popen, timeout: flo
 
 
 def test_kill_minus_9_then_resume_gives_bit_identical_weights(tmp_path):
-    config = tiny(arch="vgg5", width=0.125, num_steps=3, epochs=5, max_train_images=512, max_test_images=64)
+    config = tiny(arch="vgg5", width=0.125, num_steps=2, epochs=8, max_train_images=256, max_test_images=64)
     train(config, tmp_path / "straight", progress="none")
-    flags = ["--arch", "vgg5", "--width", "0.125", "--T", "3", "--epochs", "5", "--batch-size", "64",
-             "--lr", "0.1", "--dataset", "mnist10k", "--max-train-images", "512", "--max-test-images", "64",
+    flags = ["--arch", "vgg5", "--width", "0.125", "--T", "2", "--epochs", "8", "--batch-size", "64",
+             "--lr", "0.1", "--dataset", "mnist10k", "--max-train-images", "256", "--max-test-images", "64",
              "--eval-batch-size", "64", "--device", "cpu", "--quiet"]
     killed = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the thread count of the reference run (fixture one_thread)
     process = subprocess.Popen([sys.executable, "-m", "bntt_core", "train", *flags, "--out", str(killed)],
-                               cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_first_epoch(killed, process)
-        time.sleep(0.15)  # somewhere inside a later epoch
+        time.sleep(0.05)  # somewhere inside a later epoch
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
@@ -275,7 +290,7 @@ def test_kill_minus_9_then_resume_gives_bit_identical_weights(tmp_path):
     assert (killed / CHECKPOINT_FILE).exists() and not (killed / WEIGHTS_FILE).exists(), \
         "the run finished before it was killed; make the tiny config slower"
     resumed = subprocess.run([sys.executable, "-m", "bntt_core", "train", "--resume", str(killed), "--quiet"],
-                             cwd=PROJECT, capture_output=True, text=True, timeout=300)
+                             cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed" in (killed / "train.log").read_text()
     assert_same_weights(tmp_path / "straight", killed)
