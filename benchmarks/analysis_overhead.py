@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids OpenMP spin on a busy box)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default=None, help="fp32 | bf16 (default: bntt_core.step's default)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "analysis_overhead.json"))
     args = parser.parse_args()
 
@@ -70,18 +71,22 @@ def main() -> None:
     def plain():
         generator = torch.Generator(device=device).manual_seed(0)
         for begin in range(0, args.images, batch):
-            eval_logits(model, images[begin:begin + batch], generator=generator)
+            eval_logits(model, images[begin:begin + batch], generator=generator, precision=args.precision)
 
-    signs = fgsm_signs(model, pixels[:batch], labels[:batch], mean=mean, std=std, batch_size=batch)  # warm-up
+    precision = args.precision
+    signs = fgsm_signs(model, pixels[:batch], labels[:batch], mean=mean, std=std, batch_size=batch,
+                       precision=precision)  # warm-up
     recorded = {}
     tasks = {
         "plain": plain,
-        "recording": lambda: recorded.__setitem__("rec", record(model, images, labels, seed=0, batch_size=batch)),
-        "noise_sigma": lambda: noise_accuracy(model, pixels, labels, [0.3], mean=mean, std=std, batch_size=batch),
+        "recording": lambda: recorded.__setitem__("rec", record(model, images, labels, seed=0, batch_size=batch,
+                                                                precision=precision)),
+        "noise_sigma": lambda: noise_accuracy(model, pixels, labels, [0.3], mean=mean, std=std, batch_size=batch,
+                                              precision=precision),
         "fgsm_gradient": lambda: recorded.__setitem__("signs", fgsm_signs(model, pixels, labels, mean=mean, std=std,
-                                                                          batch_size=batch)),
+                                                                          batch_size=batch, precision=precision)),
         "fgsm_epsilon": lambda: fgsm_accuracy(model, pixels, labels, [8 / 255], mean=mean, std=std,
-                                              batch_size=batch, signs=recorded["signs"]),
+                                              batch_size=batch, signs=recorded["signs"], precision=precision),
     }
     plain()  # warm-up
     best = {name: float("inf") for name in tasks}
@@ -102,8 +107,11 @@ def main() -> None:
     del signs
 
     ratios = {name: best[name] / best["plain"] for name in tasks if name != "plain"}
+    from bntt_core.step import DEFAULT_PRECISION
+
     setting = (f"{args.arch} width {args.width} norm {args.norm}, T {args.steps}, {args.images} images "
-               f"{args.channels}×{args.size}×{args.size}, batch {batch}, {args.threads} thread(s), {device}")
+               f"{args.channels}×{args.size}×{args.size}, batch {batch}, {args.threads} thread(s), {device}, "
+               f"precision {precision or DEFAULT_PRECISION}")
     print(setting)
     print(f"  plain evaluation pass          {best['plain']:.3f} s")
     print(f"  recording / plain              {ratios['recording']:.3f}   (target ≤ 1.15)")

@@ -180,8 +180,9 @@ def _attack_input(model: nn.Module, x: torch.Tensor, generator: torch.Generator,
 
 def fgsm_signs(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, *, mean: Sequence[float],
                std: Sequence[float], seed: int = 0, batch_size: int | None = None,
-               encoder_grad: str = "linear") -> torch.Tensor:
-    """sign(∇_x L) w.r.t. the clean pixels, int8 [N, C, H, W]: one forward + backward per sample."""
+               encoder_grad: str = "linear", precision: str | None = None) -> torch.Tensor:
+    """sign(∇_x L) w.r.t. the clean pixels, int8 [N, C, H, W]: one forward + backward per sample, under the
+    same autocast as training (`precision`; the pixels, their normalisation and the loss stay fp32)."""
     normalize = Normalizer(tuple(mean), tuple(std))
     device = labels.device
     batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1)))
@@ -195,7 +196,8 @@ def fgsm_signs(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, *, 
             clean = to_unit(pixels[begin:end]).to(device).requires_grad_(True)  # [B, C, H, W]
             with torch.enable_grad():
                 inputs = _attack_input(model, normalize(clean), generator, encoder_grad)
-                logits = model(inputs).float()  # [B, classes]
+                with autocast(device, precision):
+                    logits = model(inputs).float()  # [B, classes]
                 loss = F.cross_entropy(logits, labels[begin:end], reduction="sum")
                 (grad,) = torch.autograd.grad(loss, clean)
             signs[begin:end] = grad.sign().to(torch.int8)
@@ -216,7 +218,7 @@ def fgsm_accuracy(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, 
     batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1)))
     if signs is None:
         signs = fgsm_signs(model, pixels, labels, mean=mean, std=std, seed=seed, batch_size=batch_size,
-                           encoder_grad=encoder_grad)
+                           encoder_grad=encoder_grad, precision=precision)
         if progress is not None:
             progress(1 / (len(epsilons) + 1), "FGSM gradient")
     elif signs.shape != pixels.shape:
