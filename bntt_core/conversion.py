@@ -227,7 +227,7 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
     eval_seed = training.derive_seed(config.seed, "test")
     eval_batch = int(batch_size or max(1, min(config.eval_batch_size, 4096 // steps)))
     by_step = training.accuracy_by_step(result.model, test_set, info, seed=eval_seed, batch_size=eval_batch,
-                                        device=torch_device)
+                                        precision=config.precision, device=torch_device)
     conversion = {
         "source_run": str(Path(ann_run_path).resolve()),
         "source_test_accuracy": source.test_accuracy,

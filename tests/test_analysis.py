@@ -261,7 +261,7 @@ TINY = dict(dataset="mnist10k", num_steps=4, epochs=1, batch_size=64, lr=0.1, ma
             max_test_images=96, eval_batch_size=96, device="cpu", augment=False, preset=None)
 RUNS = {
     "bntt": dict(arch="vgg5", width=0.125, norm="bntt"),
-    "bn": dict(arch="mlp", width=0.125, norm="bn"),
+    "bn": dict(arch="mlp", width=0.125, norm="bn", precision="fp32"),  # not the default: the run's own is used
     "ann": dict(arch="mlp", width=0.125, spiking=False),
 }
 

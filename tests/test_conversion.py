@@ -132,7 +132,8 @@ def ann_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("conversion_runs")
     config = TrainConfig.from_dict(dict(dataset="mnist10k", arch="mlp", width=0.125, spiking=False, num_steps=4,
                                         epochs=1, batch_size=64, lr=0.1, max_train_images=512, max_test_images=96,
-                                        eval_batch_size=96, device="cpu", augment=False, preset=None))
+                                        eval_batch_size=96, device="cpu", augment=False, preset=None,
+                                        precision="fp32"))  # not the default: the run's own must be used
     train(config, root / "ann", progress="none")
     return root
 
