@@ -10,7 +10,8 @@ copies go to a temporary folder and the figures to notebooks/outputs/ (or --outp
 --report DIR: DIR/<notebook>.html (the executed notebook, nbconvert), DIR/executed/<notebook>.ipynb,
 DIR/figures/ (every figure as HTML, PNG and CSV) and DIR/index.html linking them with each
 notebook's status and time. A failing notebook does not stop the others; the exit code is 1 if any
-failed. QUICK stand-in runs are cached under $BNTT_QUICK_CACHE (default notebooks/outputs/quick_runs).
+failed. QUICK stand-in runs are cached under $BNTT_QUICK_CACHE (default notebooks/outputs/quick_runs),
+and QUICK kernels run with one intra-op thread (QUICK_KERNEL_ENV) unless the environment says otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from bntt_core.notebook_support import DEFAULT_OUTPUT_DIR, project_root, resolve
 KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 3600  # one cell may train a model in full mode
 REPORT_PLOTLY_RENDERER = "plotly_mimetype+notebook"
+# QUICK kernels use one intra-op thread: the stand-in models are tiny, and on a busy 2-core machine
+# OpenMP's spinning worker threads made them about 5× slower than one thread (measured here).
+QUICK_KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass
@@ -119,6 +123,9 @@ def run(*, quick: bool, report: str | os.PathLike | None, only: str | None,
         raise SystemExit(f"no notebook in {project_root() / 'notebooks'} matches {only!r}")
     print(f"kernel {KERNEL_NAME!r} runs {check_kernel()}")
     report_dir = resolve_path(report) if report else None
+    if quick:
+        for name, value in QUICK_KERNEL_ENV.items():
+            os.environ.setdefault(name, value)  # inherited by the kernels
     if report_dir is not None:
         # the kernels inherit this: figures then also carry text/html with plotly.js inlined once per
         # notebook, so the nbconvert pages show them offline (the default output is Plotly's JSON only)

@@ -291,8 +291,12 @@ def ensure_runs(run_dirs: Mapping[str, str | os.PathLike], quick: bool, *,
         if problem is None:
             missing = missing_tables(path, tables)
             if missing:
-                print(f"{role}: analysing {path} for {', '.join(missing)} (stored in {path / 'analysis'})")
-                _analyze(path, quick=quick, tables=missing)
+                # a run never analysed gets the whole analysis with its own defaults (e.g. no FGSM for a
+                # converted run); otherwise only the tables it lacks
+                fresh = len(missing_tables(path)) == len(TABLES)
+                print(f"{role}: analysing {path} for {'every table' if fresh else ', '.join(missing)} "
+                      f"(stored in {path / 'analysis'})")
+                _analyze(path, quick=quick, tables=None if fresh else missing)
             resolved[role] = path
             continue
         if _quick_recipe_role(role) is None:

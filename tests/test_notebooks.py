@@ -5,8 +5,9 @@ of them runs end to end in QUICK mode.
     .venv/bin/python -m pytest tests/test_notebooks.py -q -m "not slow"    # only the static checks
 
 Execution uses papermill with the kernel "python3" of this interpreter, parameters QUICK = True and
-OUTPUT_DIR = a temporary folder. The QUICK stand-in runs are trained once per test session into a
-temporary $BNTT_QUICK_CACHE that every notebook's kernel inherits.
+OUTPUT_DIR = a temporary folder, and one intra-op thread per kernel (QUICK_KERNEL_ENV in
+bntt_core.notebook_runner). The QUICK stand-in runs are trained once per test session into a temporary
+$BNTT_QUICK_CACHE that every notebook's kernel inherits.
 """
 
 from __future__ import annotations
@@ -97,15 +98,20 @@ def test_workshop_exercises_are_followed_by_hidden_solutions(path):
 # ------------------------------------------------------------------------------ execution
 @pytest.fixture(scope="session")
 def quick_cache(tmp_path_factory):
-    """One QUICK run cache for the whole session, seen by every notebook kernel (inherited env)."""
+    """One QUICK run cache for the whole session, seen by every notebook kernel (inherited env), and
+    the kernels' settings for QUICK mode (bntt_core.notebook_runner.QUICK_KERNEL_ENV)."""
+    from bntt_core.notebook_runner import QUICK_KERNEL_ENV
+
     cache = tmp_path_factory.mktemp("quick_runs")
-    previous = os.environ.get("BNTT_QUICK_CACHE")
-    os.environ["BNTT_QUICK_CACHE"] = str(cache)
+    settings = {"BNTT_QUICK_CACHE": str(cache), **QUICK_KERNEL_ENV}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     yield cache
-    if previous is None:
-        os.environ.pop("BNTT_QUICK_CACHE", None)
-    else:
-        os.environ["BNTT_QUICK_CACHE"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
