@@ -782,16 +782,17 @@ print("theory: fires iff I > θ·(1 − λ) =", 1.0 * (1 - 0.95))
 """),
         md("""
 ### Exercise 2
-For a strong current (I = 1.4, λ = 0.95) compare the **soft** and **hard** reset. Which fires more,
-and why does the paper prefer the soft reset (§3.1)?
+For constant currents between 0.5 and 0.9 (λ = 0.95) compare the firing rates with the **soft** and the
+**hard** reset. Which one tells the currents apart, and why does the paper prefer the soft reset (§3.1)?
 """),
         solution("""
-# Solution: the hard reset throws away what was above θ at every spike; the soft reset keeps it, so
-# the rate follows the input more faithfully (less information lost) — the paper's argument.
-import numpy as np
-for reset in ("soft", "hard"):
-    trace = explore.lif_trace(np.full(100, 1.4), leak=0.95, threshold=1.0, reset=reset)
-    print(f"{reset} reset: {explore.lif_firing_rate(trace):.2f} spikes per step")
+# Solution: with the soft reset the rate tracks the current (≈ I/θ, slightly less because of the leak);
+# the hard reset throws away what was above θ at every spike, so every current between 0.5 and 1 needs
+# two steps per spike and gives the same rate, 0.5: the rate no longer tells them apart. Keeping the
+# residue loses less information — the paper's argument for the soft reset.
+rates = nbs.firing_rate_table(currents=[0.5, 0.6, 0.7, 0.8, 0.9], leaks=[0.95], threshold=1.0,
+                              resets=["soft", "hard"], num_steps=100)
+rates.pivot(index="current", columns="reset", values="rate")
 """),
         md("""
 ## 3. From an image to spikes: Poisson (rate) coding vs direct coding
