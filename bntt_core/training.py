@@ -19,6 +19,7 @@ global one (split evenly over the processes), and rank 0 alone writes the run an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
@@ -48,6 +49,7 @@ DEVICES_HELP = "auto | cpu | cuda | cuda:N | mps"
 ENCODING_ALIASES = {"p": "poisson", "d": "direct", "poisson": "poisson", "direct": "direct"}
 PROGRESS_MODES = ("bar", "quiet", "none")
 CHECKPOINT_FORMAT = "bntt-checkpoint/1"
+EXECUTION_SETTINGS = ("device", "threads")  # where a run executes; a resume may change them
 
 
 class ConfigError(ValueError):
@@ -104,6 +106,7 @@ class TrainConfig:
     max_test_images: int | None = None  # None: the FULL test set (the reported number); subsets for tests only
     # execution
     device: str = "auto"  # cuda when present, else cpu (mps is never chosen automatically)
+    threads: int | None = None  # CPU threads for torch; None: torch's default. Results depend on it (sum order)
     precision: str = "fp32"  # autocast for the step: fp32 (exact) or bf16 (faster on GPUs)
     weights_dtype: str = "float32"  # float16/bfloat16 halve the file; the test accuracy is measured on them
     eval_batch_size: int = 256  # the Poisson draws depend on it; stored so `bntt evaluate` reproduces the number
@@ -179,6 +182,8 @@ class TrainConfig:
         if self.weights_dtype not in runs.WEIGHT_DTYPES:
             raise ConfigError(f"unknown weights dtype {self.weights_dtype!r}; "
                               f"choose one of {', '.join(runs.WEIGHT_DTYPES)}")
+        if self.threads is not None:
+            _check_int("threads", self.threads, 1)
         _parse_device(self.device)
 
 
@@ -213,6 +218,20 @@ def _parse_device(name: str) -> torch.device:
     if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ConfigError(f"device {name!r} asked for, but torch sees no MPS device; use --device cpu")
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with `threads` CPU threads for torch (None: leave as is), then restore."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def lr_at_epoch(config: TrainConfig, epoch: int) -> float:
@@ -309,7 +328,7 @@ def accuracy_by_step(model: nn.Module, dataset, info, *, seed: int, batch_size: 
 
 
 def evaluate_run(path: str | os.PathLike, *, steps: int | None = None, device: str = "cpu",
-                 data_dir: str | None = None, batch_size: int | None = None,
+                 data_dir: str | None = None, batch_size: int | None = None, threads: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> dict:
     """Test accuracy of a run on its full test set (as in training: same seed, batch size and subset),
     and at `steps` < T if given. Returns {"test_accuracy", "num_steps", "steps", "accuracy_at_steps",
@@ -326,9 +345,10 @@ def evaluate_run(path: str | os.PathLike, *, steps: int | None = None, device: s
     if steps is not None and not 1 <= steps <= num_steps:
         raise ConfigError(f"--steps must be in [1, {num_steps}] (the run's T); got {steps}")
     _, test_set, _ = load_datasets(config)
-    by_step = accuracy_by_step(run.model, test_set, run.info, seed=derive_seed(config.seed, "test"),
-                               batch_size=batch_size or config.eval_batch_size, precision=config.precision,
-                               progress=progress)
+    with torch_threads(threads if threads is not None else config.threads):
+        by_step = accuracy_by_step(run.model, test_set, run.info, seed=derive_seed(config.seed, "test"),
+                                   batch_size=batch_size or config.eval_batch_size, precision=config.precision,
+                                   progress=progress)
     return {"test_accuracy": by_step[-1], "num_steps": num_steps, "steps": steps,
             "accuracy_at_steps": by_step[steps - 1] if steps is not None else None,
             "num_images": len(test_set), "by_step": by_step}
@@ -475,25 +495,26 @@ def train(config: TrainConfig, out: str | os.PathLike | None = None, *, progress
         raise ValueError(f"progress must be one of {PROGRESS_MODES}")
     config = TrainConfig.from_dict(config.to_dict())  # a copy: normalises aliases and tuples
     config.validate()
-    cluster = _join_cluster(config.device)
-    try:
-        out_dir = cluster.share(lambda: _resolve_new_out(config, out))
-        train_set, test_set, info = load_datasets(config)
-        spec = spec_for(config, info)
-        stored_config = config.replace(data_dir=_absolute(config.data_dir))
-        if cluster.is_main:
-            _claim_run_dir(out_dir)
-            data = runs.data_section(info, dataset=config.dataset, data_dir=stored_config.data_dir,
-                                     split_seed=config.split_seed, num_train_images=len(train_set),
-                                     num_test_images=len(test_set))
-            runs.write_config(out_dir, runs.make_config(kind="trained", spec=spec, data=data,
-                                                        train=stored_config.to_dict(),
-                                                        weights_dtype=config.weights_dtype,
-                                                        distributed=cluster.describe()))
-        cluster.barrier()
-        return _fit(out_dir, stored_config, spec, info, train_set, test_set, cluster, progress, state=None)
-    finally:
-        cluster.close()
+    with torch_threads(config.threads):
+        cluster = _join_cluster(config.device)
+        try:
+            out_dir = cluster.share(lambda: _resolve_new_out(config, out))
+            train_set, test_set, info = load_datasets(config)
+            spec = spec_for(config, info)
+            stored_config = config.replace(data_dir=_absolute(config.data_dir))
+            if cluster.is_main:
+                _claim_run_dir(out_dir)
+                data = runs.data_section(info, dataset=config.dataset, data_dir=stored_config.data_dir,
+                                         split_seed=config.split_seed, num_train_images=len(train_set),
+                                         num_test_images=len(test_set))
+                runs.write_config(out_dir, runs.make_config(kind="trained", spec=spec, data=data,
+                                                            train=stored_config.to_dict(),
+                                                            weights_dtype=config.weights_dtype,
+                                                            distributed=cluster.describe()))
+            cluster.barrier()
+            return _fit(out_dir, stored_config, spec, info, train_set, test_set, cluster, progress, state=None)
+        finally:
+            cluster.close()
 
 
 def _claim_run_dir(out_dir: Path) -> None:
@@ -514,9 +535,10 @@ def _absolute(path: str | None) -> str | None:
     return str(Path(path).expanduser().resolve()) if path else None
 
 
-def resume(run_path: str | os.PathLike, *, device: str | None = None, progress: str = "bar",
-           expect: dict | None = None) -> TrainResult:
-    """Continue a run from its checkpoint with its stored config (optionally on another `device`).
+def resume(run_path: str | os.PathLike, *, device: str | None = None, threads: int | None = None,
+           progress: str = "bar", expect: dict | None = None) -> TrainResult:
+    """Continue a run from its checkpoint with its stored config (optionally on another `device` or
+    with other `threads`; either can change the last bits of the result).
 
     `expect`: settings the caller asked for (e.g. flags given with --resume); a ResumeError if any
     differs from the stored config, since a resumed run must be the run that was started.
@@ -542,28 +564,31 @@ def resume(run_path: str | os.PathLike, *, device: str | None = None, progress: 
                               f"was given and the run has {stored!r}; start a new run (--out) to change it")
     if device is not None:
         config = config.replace(device=device)
+    if threads is not None:
+        config = config.replace(threads=threads)
     config.validate()
     checkpoint_path = run_dir / runs.CHECKPOINT_FILE
     result = config_json.get("result")
     if not checkpoint_path.is_file() and result and (run_dir / runs.WEIGHTS_FILE).is_file():
         return TrainResult(run_dir, float(result["test_accuracy"]), int(result["epochs_done"]),
                            float(result["wall_seconds"]))
-    cluster = _join_cluster(config.device)
-    try:
-        train_set, test_set, info = load_datasets(config)
-        spec = spec_for(config, info)
-        if spec.to_dict() != config_json["model"]:
-            raise ResumeError(f"{run_dir}/config.json: the model section does not match its train section "
-                              f"on this dataset; the run cannot be resumed as it stands")
-        stored_info = config_json["data"]
-        for key, value in runs.info_to_dict(info).items():
-            if key in stored_info and stored_info[key] != value and key not in ("source",):
-                raise ResumeError(f"the dataset changed since {run_dir} started ({key}: now {value!r}, "
-                                  f"stored {stored_info[key]!r}); the run cannot be resumed")
-        state = _read_checkpoint(checkpoint_path, config) if checkpoint_path.is_file() else None
-        return _fit(run_dir, config, spec, info, train_set, test_set, cluster, progress, state=state)
-    finally:
-        cluster.close()
+    with torch_threads(config.threads):
+        cluster = _join_cluster(config.device)
+        try:
+            train_set, test_set, info = load_datasets(config)
+            spec = spec_for(config, info)
+            if spec.to_dict() != config_json["model"]:
+                raise ResumeError(f"{run_dir}/config.json: the model section does not match its train section "
+                                  f"on this dataset; the run cannot be resumed as it stands")
+            stored_info = config_json["data"]
+            for key, value in runs.info_to_dict(info).items():
+                if key in stored_info and stored_info[key] != value and key not in ("source",):
+                    raise ResumeError(f"the dataset changed since {run_dir} started ({key}: now {value!r}, "
+                                      f"stored {stored_info[key]!r}); the run cannot be resumed")
+            state = _read_checkpoint(checkpoint_path, config) if checkpoint_path.is_file() else None
+            return _fit(run_dir, config, spec, info, train_set, test_set, cluster, progress, state=state)
+        finally:
+            cluster.close()
 
 
 def _read_checkpoint(path: Path, config: TrainConfig) -> dict:
@@ -576,7 +601,7 @@ def _read_checkpoint(path: Path, config: TrainConfig) -> dict:
     stored = dict(state.get("config") or {})
     current = config.to_dict()
     differing = sorted(key for key in set(stored) | set(current)
-                       if key != "device" and stored.get(key) != current.get(key))
+                       if key not in EXECUTION_SETTINGS and stored.get(key) != current.get(key))
     if differing:
         details = ", ".join(f"{key}: checkpoint {stored.get(key)!r} vs config.json {current.get(key)!r}"
                             for key in differing[:4])
@@ -613,6 +638,9 @@ def _fit(run_dir: Path, config: TrainConfig, spec: ModelSpec, info, train_set, t
         start_epoch = int(state["epoch"])
         metrics = [dict(row) for row in state["metrics"]]
         torch.set_rng_state(state["rng"]["torch"])
+        cuda_states = state["rng"].get("cuda")
+        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
         reporter.log(f"resumed {run_dir} after epoch {start_epoch} of {config.epochs}")
     else:
         reporter.log(f"training {run_dir}: {spec.arch} ×{spec.width} {'SNN' if spec.spiking else 'ANN'} "

@@ -173,6 +173,13 @@ def test_vgg_with_augmentation_direct_coding_adam_and_ann_twin_train(tmp_path):
     assert load_run(ann.path).spec.spiking is False
 
 
+def test_threads_setting_is_recorded_and_the_callers_threads_restored(tmp_path):
+    torch.set_num_threads(2)
+    train(tiny(epochs=1, threads=1), tmp_path / "run", progress="none")
+    assert torch.get_num_threads() == 2
+    assert json.loads((tmp_path / "run" / CONFIG_FILE).read_text())["train"]["threads"] == 1
+
+
 def test_half_precision_weights_store_the_evaluated_accuracy(tmp_path):
     result = train(tiny(weights_dtype="float16"), tmp_path / "run", progress="none")
     assert weights_of(tmp_path / "run")["layers.0.synapse.weight"].dtype == torch.float16
