@@ -4,9 +4,16 @@ Evidence (measured with this script, numbers and conditions in benchmarks/README
   every way below runs in its own fresh process, one after another, on the same input sizes; each
   process builds its model and optimiser (SGD, momentum 0.9), runs warm-up steps, then times `--repeats`
   whole steps (encode → forward over all T → cross-entropy → backward → optimizer.step) with
-  time.perf_counter and reports the median. Ratios are to the reference loop of the same run, so
+  time.perf_counter (wall) and time.process_time (CPU time of all the process's threads) and reports
+  the medians. On a shared machine the wall time of a multi-threaded step includes waiting for a
+  descheduled thread at every parallel op; `--threads 1` removes that, and its CPU time is then the
+  work of the step whatever else runs. Ratios are to the reference loop of the same run, so
   that load from other users of the machine (timings here may have been taken under load) cancels
   as far as it can.
+  Allocator: on Linux every way runs with the glibc setting that bntt_core.train_step applies
+  (`keep_freed_memory_for_reuse`: freed blocks over 32 MiB stay in the heap instead of being unmapped and
+  page-faulted back in at the next step), so the comparison is of the computation, not of malloc;
+  `--system-malloc` turns it off for every way (BNTT_KEEP_MALLOC=1).
   Peak memory, CPU: VmHWM − VmRSS from /proc/self/status, i.e. how far the resident set rose above
   what the process held after building the model, optimiser and data (before its first step);
   it includes the optimiser's momentum buffers, which every way has. CUDA:
@@ -20,11 +27,14 @@ Ways (each a subprocess; `--ways` picks some):
   dense-bf16       the same in bf16 autocast with channels_last
   snntorch         snnTorch 1.0.0 (benchmarks/peers.py), fp32
   spikingjelly     SpikingJelly 2.0.0 multi-step with its BNTT (benchmarks/peers.py), fp32
+  project-no-kernels        ablation: the project step with the eager PyTorch LIF/BNTT (BNTT_NO_KERNELS=1)
+  project-no-channels-last  ablation: the project step with the convolutions in NCHW
 
     .venv/bin/python benchmarks/train_step.py                       # (T=10, B=16) and (T=25, B=32)
     .venv/bin/python benchmarks/train_step.py --quick               # tiny sizes, 1 repeat: a smoke run
     .venv/bin/python benchmarks/train_step.py --device cuda --T 25 --B 128
     .venv/bin/python benchmarks/train_step.py --ways project reference --T 10 --B 16 --markdown
+    .venv/bin/python benchmarks/train_step.py --ways project --engine /tmp/old-checkout   # before/after
 """
 
 from __future__ import annotations
@@ -42,8 +52,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `python benchmarks/train_step.py` from anywhere finds bntt_core
+if os.environ.get("BNTT_BENCH_ENGINE"):  # --engine: the project ways import bntt_core from another checkout
+    sys.path.insert(0, os.environ["BNTT_BENCH_ENGINE"])
 
 WAYS = ("project", "project-fp32", "reference", "dense-fp32", "dense-bf16", "snntorch", "spikingjelly")
+ABLATIONS = ("project-no-kernels", "project-no-channels-last")  # only with --ways: one optimisation off each
 DEFAULT_SIZES = ((10, 16), (25, 32))
 QUICK_SIZES = ((4, 4),)
 NUM_CLASSES, IMAGE_SIZE = 10, 32
@@ -67,12 +80,17 @@ def _build_way(way: str, steps: int, device, images, labels):
     from bntt_core import step as step_module
 
     torch.manual_seed(0)
-    if way in ("project", "project-fp32"):
+    if way == "project-no-channels-last":
+        from bntt_core import models
+        models._channels_last_pays = lambda h: False
+    if way.startswith("project"):
         model = bntt_core.build_model("vgg9", num_classes=NUM_CLASSES, in_channels=3, image_size=IMAGE_SIZE,
                                       num_steps=steps).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         precision = "fp32" if way == "project-fp32" else None
         note = f"precision={precision or step_module.DEFAULT_PRECISION}"
+        if way in ABLATIONS:
+            note += ", eager LIF/BNTT" if way == "project-no-kernels" else ", NCHW convolutions"
         return (lambda: bntt_core.train_step(model, optimizer, images, labels, precision=precision)), note
 
     if way == "reference":
@@ -116,9 +134,27 @@ def _build_way(way: str, steps: int, device, images, labels):
     return one_step, note
 
 
-def run_worker(way: str, steps: int, batch: int, device_name: str, warmup: int, repeats: int) -> dict:
+def _keep_freed_memory_for_reuse() -> bool:
+    """The allocator setting of bntt_core.step.keep_freed_memory_for_reuse, for every way alike."""
+    import ctypes
+    if os.environ.get("BNTT_KEEP_MALLOC") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, 2**30) and libc.mallopt(-1, 2**31 - 1))  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
+def run_worker(way: str, steps: int, batch: int, device_name: str, warmup: int, repeats: int,
+               threads: int | None = None) -> dict:
     """Measure one way in this process; returns the result row."""
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    reuse = _keep_freed_memory_for_reuse() if device_name == "cpu" else False
 
     device = torch.device(device_name)
     generator = torch.Generator().manual_seed(1)
@@ -135,26 +171,38 @@ def run_worker(way: str, steps: int, batch: int, device_name: str, warmup: int, 
         memory_before = _proc_status_kib("VmRSS") * 1024
     for _ in range(warmup):
         one_step()
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
         if cuda:
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         loss = one_step()  # float(loss) waits for the device
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     if cuda:
         peak = torch.cuda.max_memory_allocated() - memory_before
     else:
         peak = _proc_status_kib("VmHWM") * 1024 - memory_before
     return {"way": way, "T": steps, "B": batch, "device": device_name, "note": note,
             "median_s": statistics.median(times), "times_s": times, "peak_bytes": peak, "loss": loss,
-            "threads": torch.get_num_threads(), "torch": torch.__version__}
+            "median_cpu_s": statistics.median(cpu_times),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "malloc_reuse": reuse,
+            "engine": str(Path(sys.modules["bntt_core"].__file__).parent.parent), "load": os.getloadavg()[0]}
 
 
 def run_in_subprocess(way: str, steps: int, batch: int, args) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", way, "--T", str(steps), "--B", str(batch),
                "--device", args.device, "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    env = dict(os.environ)
+    if args.engine:
+        env["BNTT_BENCH_ENGINE"] = str(Path(args.engine).resolve())
+    if args.system_malloc:
+        env["BNTT_KEEP_MALLOC"] = "1"
+    if way == "project-no-kernels":
+        env["BNTT_NO_KERNELS"] = "1"
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -169,28 +217,31 @@ def _mib(value: float) -> str:
 def report(rows: list[dict], markdown: bool) -> str:
     lines = []
     if markdown:
-        lines += ["| T | B | way | how | median step | × reference | peak memory | × reference |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| T | B | way | how | median step | × reference | CPU time | × reference | peak memory | × reference |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
     for (steps, batch) in dict.fromkeys((row["T"], row["B"]) for row in rows):
         group = [row for row in rows if (row["T"], row["B"]) == (steps, batch)]
         base = next((row for row in group if row["way"] == "reference" and "skipped" not in row), None)
         if not markdown:
             lines.append(f"\nT={steps} B={batch}")
-            lines.append(f"  {'way':<14}{'median step':>13}{'× ref':>8}{'peak memory':>14}{'× ref':>8}  how")
+            lines.append(f"  {'way':<14}{'median step':>13}{'× ref':>8}{'CPU time':>11}{'× ref':>8}{'peak memory':>14}"
+                         f"{'× ref':>8}  how")
         for row in group:
             if "skipped" in row:
                 text = f"skipped: {row['skipped']}"
-                lines.append(f"| {steps} | {batch} | {row['way']} | {text} | | | | |" if markdown
+                lines.append(f"| {steps} | {batch} | {row['way']} | {text} | | | | | | |" if markdown
                              else f"  {row['way']:<14}{text}")
                 continue
             time_ratio = f"{row['median_s'] / base['median_s']:.2f}" if base else "-"
+            cpu_ratio = f"{row['median_cpu_s'] / base['median_cpu_s']:.2f}" if base else "-"
             memory_ratio = f"{row['peak_bytes'] / base['peak_bytes']:.2f}" if base and base['peak_bytes'] > 0 else "-"
             if markdown:
                 lines.append(f"| {steps} | {batch} | {row['way']} | {row['note']} | {row['median_s']:.3f} s | "
-                             f"{time_ratio} | {_mib(row['peak_bytes'])} | {memory_ratio} |")
+                             f"{time_ratio} | {row['median_cpu_s']:.3f} s | {cpu_ratio} | {_mib(row['peak_bytes'])} | "
+                             f"{memory_ratio} |")
             else:
-                lines.append(f"  {row['way']:<14}{row['median_s']:>11.3f} s{time_ratio:>8}"
-                             f"{_mib(row['peak_bytes']):>14}{memory_ratio:>8}  {row['note']}")
+                lines.append(f"  {row['way']:<14}{row['median_s']:>11.3f} s{time_ratio:>8}{row['median_cpu_s']:>9.3f} s"
+                             f"{cpu_ratio:>8}{_mib(row['peak_bytes']):>14}{memory_ratio:>8}  {row['note']}")
     return "\n".join(lines)
 
 
@@ -200,12 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--T", type=int, help="time steps (with --B: one size instead of the default two)")
     parser.add_argument("--B", type=int, help="batch size")
-    parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
+    parser.add_argument("--ways", nargs="+", choices=WAYS + ABLATIONS, default=list(WAYS))
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2; 1 with --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps (default 5; 1 with --quick)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (benchmarks/README.md)")
     parser.add_argument("--json", type=Path, help="also write every row to this file")
-    parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help="torch threads in every way (default: torch's, = cores); with 1, "
+                        "the CPU-time column is the work of the step, whatever else runs on the machine")
+    parser.add_argument("--engine", help="import bntt_core from this checkout (a before/after comparison)")
+    parser.add_argument("--system-malloc", action="store_true", help="leave glibc's allocator settings alone")
+    parser.add_argument("--worker", choices=WAYS + ABLATIONS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.repeats = args.repeats if args.repeats is not None else (1 if args.quick else 5)
@@ -213,20 +268,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         if args.T is None or args.B is None:
             parser.error("--worker needs --T and --B")
-        print(json.dumps(run_worker(args.worker, args.T, args.B, args.device, args.warmup, args.repeats)))
+        print(json.dumps(run_worker(args.worker, args.T, args.B, args.device, args.warmup, args.repeats,
+                                    args.threads)))
         return 0
 
     if (args.T is None) != (args.B is None):
         parser.error("give --T and --B together")
     sizes = ((args.T, args.B),) if args.T is not None else QUICK_SIZES if args.quick else DEFAULT_SIZES
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {args.device}, "
-          f"warm-up {args.warmup}, repeats {args.repeats}; each way in its own process, sequentially")
+          f"threads {args.threads or 'default'}, "
+          f"warm-up {args.warmup}, repeats {args.repeats}; each way in its own process, sequentially; "
+          f"load average {os.getloadavg()[0]:.1f}" + (f"; engine {args.engine}" if args.engine else ""))
     rows = []
     for steps, batch in sizes:
         for way in args.ways:
             row = run_in_subprocess(way, steps, batch, args)
             rows.append(row)
-            status = row.get("skipped") or f"{row['median_s']:.3f} s, {_mib(row['peak_bytes'])}"
+            status = row.get("skipped") or (f"{row['median_s']:.3f} s, {_mib(row['peak_bytes'])} "
+                                            f"(load {row['load']:.1f})")
             print(f"  T={steps} B={batch} {way}: {status}", flush=True)
     print(report(rows, args.markdown))
     if args.json:

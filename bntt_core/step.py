@@ -84,6 +84,8 @@ def eval_logits(model: nn.Module, images: torch.Tensor, *, num_steps: int | None
                 generator: torch.Generator | None = None, precision: str | None = None,
                 monitor=None) -> torch.Tensor:
     """Evaluation forward without autograd: logits [B, classes] (or [T, B, classes] with per_step)."""
+    if images.device.type == "cpu":
+        keep_freed_memory_for_reuse()
     model.eval()
     with autocast(images.device, precision):
         return model(images, num_steps=num_steps, per_step=per_step, generator=generator, monitor=monitor).float()
