@@ -193,25 +193,25 @@ void channel_sums_##SUFFIX(const XT* x, int64_t T, int64_t N, int64_t L, int64_t
 }
 
 /* BNTT input gradient  g_x = g_y·scale + x·a + b  per (t, c), written in x's type. */
-#define DEFINE_BN_GRAD_INPUT(SUFFIX, XT)                                                                \
-INLINE void bn_seg_##SUFFIX(const int rows, int64_t L, const float* restrict gy, const XT* restrict x,   \
+#define DEFINE_BN_GRAD_INPUT(NAME, XT, XS, GT, GS)                                                      \
+INLINE void bn_seg_##NAME(const int rows, int64_t L, const GT* restrict gy, const XT* restrict x,       \
         XT* restrict gx, const float* restrict sv, const float* restrict av, const float* restrict bv, \
         float ss, float as, float bs) {                                                                \
     for (int64_t q = 0; q < L; ++q) {                                                                  \
-        float v = gy[q] * (rows ? sv[q] : ss);                                                         \
-        v = v + ld_##SUFFIX(x, q) * (rows ? av[q] : as);                                               \
+        float v = ld_##GS(gy, q) * (rows ? sv[q] : ss);                                                \
+        v = v + ld_##XS(x, q) * (rows ? av[q] : as);                                                   \
         v = v + (rows ? bv[q] : bs);                                                                   \
-        st_##SUFFIX(gx, q, v);                                                                         \
+        st_##XS(gx, q, v);                                                                             \
     }                                                                                                  \
 }                                                                                                      \
-void bn_grad_input_##SUFFIX(const float* gy, const XT* x, XT* gx, int64_t T, int64_t N, int64_t L,      \
+void NAME(const GT* gy, const XT* x, XT* gx, int64_t T, int64_t N, int64_t L,                           \
         int64_t seg0, int64_t seg1, int rows, int64_t C, const float* scale, const float* a,            \
         const float* b) {                                                                              \
     for (int64_t t = 0; t < T; ++t) {                                                                  \
         for (int64_t sg = seg0; sg < seg1; ++sg) {                                                     \
             int64_t o = t * N + sg * L, c = t * C + (rows ? 0 : sg % C);                               \
-            if (rows) bn_seg_##SUFFIX(1, L, gy + o, x + o, gx + o, scale + c, a + c, b + c, 0, 0, 0);  \
-            else bn_seg_##SUFFIX(0, L, gy + o, x + o, gx + o, 0, 0, 0, scale[c], a[c], b[c]);         \
+            if (rows) bn_seg_##NAME(1, L, gy + o, x + o, gx + o, scale + c, a + c, b + c, 0, 0, 0);    \
+            else bn_seg_##NAME(0, L, gy + o, x + o, gx + o, 0, 0, 0, scale[c], a[c], b[c]);           \
         }                                                                                              \
     }                                                                                                  \
 }
@@ -224,8 +224,9 @@ DEFINE_BACKWARD(lif_backward_bf16_gf32, bf16, bf16, float, f32, float, f32)
 DEFINE_BACKWARD(lif_backward_bf16_fp32out, bf16, bf16, bf16, bf16, float, f32)
 DEFINE_CHANNEL_SUMS(f32, float)
 DEFINE_CHANNEL_SUMS(bf16, bf16)
-DEFINE_BN_GRAD_INPUT(f32, float)
-DEFINE_BN_GRAD_INPUT(bf16, bf16)
+DEFINE_BN_GRAD_INPUT(bn_grad_input_f32, float, f32, float, f32)
+DEFINE_BN_GRAD_INPUT(bn_grad_input_bf16, bf16, bf16, float, f32)
+DEFINE_BN_GRAD_INPUT(bn_grad_input_bf16_gybf16, bf16, bf16, bf16, bf16)
 """
 
 
@@ -430,11 +431,12 @@ def channel_sums(x: torch.Tensor) -> torch.Tensor:
 
 def bn_grad_input(grad_y: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, a: torch.Tensor,
                   b: torch.Tensor) -> torch.Tensor:
-    """g_x = g_y·scale + x·a + b per (t, c) in x's dtype and strides; g_y fp32 with x's strides."""
+    """g_x = g_y·scale + x·a + b per (t, c) in x's dtype and strides; g_y (fp32, or bf16 with bf16 x) has x's strides."""
     per_step, segment, rows = layout(x)
     steps, channels = x.shape[0], x.shape[2]
     grad = torch.empty_like(x)
-    function = _fn(f"bn_grad_input_{_TYPES[x.dtype]}", [_PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _INT, _I64,
+    name = f"bn_grad_input_{_TYPES[x.dtype]}" + ("_gybf16" if grad_y.dtype == torch.bfloat16 else "")
+    function = _fn(name, [_PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _INT, _I64,
                                                           _PTR, _PTR, _PTR])
     scale, a, b = (v.float().contiguous() for v in (scale, a, b))
     _run(function, per_step // segment,

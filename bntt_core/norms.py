@@ -118,8 +118,11 @@ class _BNTTIntoLIF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes):
         x, slope, spikes = ctx.saved_tensors
+        # ∂L/∂y in x's dtype: under bf16 autocast the pass between the two backward loops moves half the
+        # bytes; Σg and Σg·x are still accumulated from the fp32 values, so only the final ∂L/∂x (itself
+        # bf16) sees the rounding
         grad_y, sums = _cpu_kernels.lif_backward(grad_spikes, slope, spikes, ctx.leak, ctx.hard,
-                                                 out_dtype=torch.float32, x=x)
+                                                 out_dtype=x.dtype, x=x)
         grad_sum, grad_dot_x = sums[0], sums[1]  # Σg, Σg·x per (t, c), fp64
         grad_dot_xhat = ctx.invstd * (grad_dot_x - ctx.mean * grad_sum)  # Σg·x̂ = ∂L/∂γ
         grad_x = None
