@@ -32,7 +32,6 @@ import platform
 import subprocess
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -109,7 +108,8 @@ INLINE void fwd_range_##SUFFIX(const int kind, const int rows, const int has_m, 
         }                                                                                              \
     }                                                                                                  \
 }                                                                                                      \
-void lif_forward_##SUFFIX(const XT* x, XT* spikes, XT* slope, XT* membrane, int64_t T, int64_t N,        \
+static void lif_forward_##SUFFIX##_range(const XT* x, XT* spikes, XT* slope, XT* membrane, int64_t T,   \
+        int64_t N,                                                                                     \
         int64_t L, int64_t seg0, int64_t seg1, int rows, int64_t C, const float* scale,                 \
         const float* shift, float leak, float th, int hard, int kind, float p, float p2) {             \
     float* u = (float*)malloc(sizeof(float) * (TILE > L ? TILE : L));                                  \
@@ -161,9 +161,9 @@ INLINE void bwd_range_##NAME(const int rows, const int hard, const int has_sums,
         }                                                                                              \
     }                                                                                                  \
 }                                                                                                      \
-void NAME(const GT* grad_spikes, const XT* slope, const XT* spikes, OT* grad_out, int64_t T, int64_t N,  \
-        int64_t L, int64_t seg0, int64_t seg1, int rows, int64_t C, float leak, int hard,              \
-        const XT* x, double* sums) {                                                                   \
+static void NAME##_range(const GT* grad_spikes, const XT* slope, const XT* spikes, OT* grad_out,       \
+        int64_t T, int64_t N, int64_t L, int64_t seg0, int64_t seg1, int rows, int64_t C, float leak,  \
+        int hard, const XT* x, double* sums) {                                                         \
     float* carry = (float*)malloc(sizeof(float) * (TILE > L ? TILE : L));                              \
     int has_sums = sums != 0;                                                                          \
     switch (rows * 4 + hard * 2 + has_sums) {                                                          \
@@ -174,7 +174,8 @@ BACKWARD_CASES_##NAME                                                           
 
 /* fp64 per-(t, c) sums of x and x² over a segment range (the BNTT batch statistics). */
 #define DEFINE_CHANNEL_SUMS(SUFFIX, XT)                                                                 \
-void channel_sums_##SUFFIX(const XT* x, int64_t T, int64_t N, int64_t L, int64_t seg0, int64_t seg1,    \
+static void channel_sums_##SUFFIX##_range(const XT* x, int64_t T, int64_t N, int64_t L, int64_t seg0,  \
+        int64_t seg1,                                                                                  \
         int rows, int64_t C, double* sums) {                                                           \
     for (int64_t t = 0; t < T; ++t) {                                                                  \
         double* restrict s1 = sums + t * C; double* restrict s2 = sums + T * C + t * C;                \
@@ -204,7 +205,7 @@ INLINE void bn_seg_##NAME(const int rows, int64_t L, const GT* restrict gy, cons
         st_##XS(gx, q, v);                                                                             \
     }                                                                                                  \
 }                                                                                                      \
-void NAME(const GT* gy, const XT* x, XT* gx, int64_t T, int64_t N, int64_t L,                           \
+static void NAME##_range(const GT* gy, const XT* x, XT* gx, int64_t T, int64_t N, int64_t L,          \
         int64_t seg0, int64_t seg1, int rows, int64_t C, const float* scale, const float* a,            \
         const float* b) {                                                                              \
     for (int64_t t = 0; t < T; ++t) {                                                                  \
@@ -214,6 +215,53 @@ void NAME(const GT* gy, const XT* x, XT* gx, int64_t T, int64_t N, int64_t L,   
             else bn_seg_##NAME(0, L, gy + o, x + o, gx + o, 0, 0, 0, scale[c], a[c], b[c]);           \
         }                                                                                              \
     }                                                                                                  \
+}
+
+/* Exported entry points: split [seg0, seg1) over `threads` OpenMP threads. Built with -fopenmp, the
+   library binds to the libgomp that torch has already loaded (same soname), so these loops run on
+   torch's own thread pool instead of competing with its spinning workers. */
+#ifdef _OPENMP
+#include <omp.h>
+#define PARALLEL_BEGIN(threads) _Pragma("omp parallel num_threads(threads)") {                          \
+    int k_ = omp_get_thread_num(), n_ = omp_get_num_threads();
+#else
+#define PARALLEL_BEGIN(threads) { int k_ = 0, n_ = 1; (void)threads;
+#endif
+#define PARALLEL_END }
+#define MY_RANGE int64_t a_ = seg0 + (seg1 - seg0) * k_ / n_, b_ = seg0 + (seg1 - seg0) * (k_ + 1) / n_;
+
+#define EXPORT_FORWARD(SUFFIX, XT)                                                                      \
+void lif_forward_##SUFFIX(const XT* x, XT* spikes, XT* slope, XT* membrane, int64_t T, int64_t N,        \
+        int64_t L, int64_t seg0, int64_t seg1, int rows, int64_t C, const float* scale,                 \
+        const float* shift, float leak, float th, int hard, int kind, float p, float p2, int threads) { \
+    PARALLEL_BEGIN(threads) MY_RANGE                                                                   \
+    lif_forward_##SUFFIX##_range(x, spikes, slope, membrane, T, N, L, a_, b_, rows, C, scale, shift,  \
+                                 leak, th, hard, kind, p, p2);                                         \
+    PARALLEL_END                                                                                       \
+}
+#define EXPORT_BACKWARD(NAME, XT, GT, OT)                                                               \
+void NAME(const GT* grad_spikes, const XT* slope, const XT* spikes, OT* grad_out, int64_t T, int64_t N,  \
+        int64_t L, int64_t seg0, int64_t seg1, int rows, int64_t C, float leak, int hard,              \
+        const XT* x, double* sums, int threads) {                                                      \
+    PARALLEL_BEGIN(threads) MY_RANGE                                                                   \
+    NAME##_range(grad_spikes, slope, spikes, grad_out, T, N, L, a_, b_, rows, C, leak, hard, x,        \
+                 sums ? sums + (int64_t)k_ * 2 * T * C : 0);                                           \
+    PARALLEL_END                                                                                       \
+}
+#define EXPORT_CHANNEL_SUMS(SUFFIX, XT)                                                                 \
+void channel_sums_##SUFFIX(const XT* x, int64_t T, int64_t N, int64_t L, int64_t seg0, int64_t seg1,    \
+        int rows, int64_t C, double* sums, int threads) {                                              \
+    PARALLEL_BEGIN(threads) MY_RANGE                                                                   \
+    channel_sums_##SUFFIX##_range(x, T, N, L, a_, b_, rows, C, sums + (int64_t)k_ * 2 * T * C);        \
+    PARALLEL_END                                                                                       \
+}
+#define EXPORT_BN_GRAD_INPUT(NAME, XT, GT)                                                              \
+void NAME(const GT* gy, const XT* x, XT* gx, int64_t T, int64_t N, int64_t L, int64_t seg0,             \
+        int64_t seg1, int rows, int64_t C, const float* scale, const float* a, const float* b,         \
+        int threads) {                                                                                 \
+    PARALLEL_BEGIN(threads) MY_RANGE                                                                   \
+    NAME##_range(gy, x, gx, T, N, L, a_, b_, rows, C, scale, a, b);                                    \
+    PARALLEL_END                                                                                       \
 }
 
 DEFINE_FORWARD_SEGMENT(f32, float)
@@ -227,6 +275,17 @@ DEFINE_CHANNEL_SUMS(bf16, bf16)
 DEFINE_BN_GRAD_INPUT(bn_grad_input_f32, float, f32, float, f32)
 DEFINE_BN_GRAD_INPUT(bn_grad_input_bf16, bf16, bf16, float, f32)
 DEFINE_BN_GRAD_INPUT(bn_grad_input_bf16_gybf16, bf16, bf16, bf16, bf16)
+EXPORT_FORWARD(f32, float)
+EXPORT_FORWARD(bf16, bf16)
+EXPORT_BACKWARD(lif_backward_f32, float, float, float)
+EXPORT_BACKWARD(lif_backward_bf16, bf16, bf16, bf16)
+EXPORT_BACKWARD(lif_backward_bf16_gf32, bf16, float, float)
+EXPORT_BACKWARD(lif_backward_bf16_fp32out, bf16, bf16, float)
+EXPORT_CHANNEL_SUMS(f32, float)
+EXPORT_CHANNEL_SUMS(bf16, bf16)
+EXPORT_BN_GRAD_INPUT(bn_grad_input_f32, float, float)
+EXPORT_BN_GRAD_INPUT(bn_grad_input_bf16, bf16, float)
+EXPORT_BN_GRAD_INPUT(bn_grad_input_bf16_gybf16, bf16, bf16)
 """
 
 
@@ -261,30 +320,31 @@ _SURROGATE_KINDS = {"triangle": 0, "fast_sigmoid": 1, "atan": 2}
 _TYPES = {torch.float32: "f32", torch.bfloat16: "bf16"}
 _lock = threading.Lock()
 _library: ctypes.CDLL | None | bool = None  # None: not tried yet; False: unavailable
-_pool: ThreadPoolExecutor | None = None
 _I64, _INT, _FLOAT, _PTR = ctypes.c_int64, ctypes.c_int, ctypes.c_float, ctypes.c_void_p
 
 
 def _build() -> ctypes.CDLL | bool:
     if os.environ.get("BNTT_NO_KERNELS"):
         return False
-    flags = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=c11"]
-    key = hashlib.sha256((_SOURCE + " ".join(flags) + platform.machine() + platform.node()).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("BNTT_KERNEL_CACHE", Path.home() / ".cache" / "bntt_core"))
-    target = cache / f"bntt_kernels_{key}.so"
-    try:
-        if not target.exists():
-            cache.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=cache) as work:
-                source = Path(work) / "kernels.c"
-                source.write_text(_SOURCE)
-                built = Path(work) / "kernels.so"
-                subprocess.run([os.environ.get("CC", "cc"), *flags, str(source), "-o", str(built)],
-                               check=True, capture_output=True, timeout=120)
-                os.replace(built, target)  # atomic: concurrent processes never load a half-written file
-        return ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError):
-        return False
+    base = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=c11"]
+    for flags in ([*base, "-fopenmp"], base):  # without OpenMP the loops run on one thread
+        key = hashlib.sha256((_SOURCE + " ".join(flags) + platform.machine() + platform.node()).encode()).hexdigest()[:16]
+        cache = Path(os.environ.get("BNTT_KERNEL_CACHE", Path.home() / ".cache" / "bntt_core"))
+        target = cache / f"bntt_kernels_{key}.so"
+        try:
+            if not target.exists():
+                cache.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryDirectory(dir=cache) as work:
+                    source = Path(work) / "kernels.c"
+                    source.write_text(_SOURCE)
+                    built = Path(work) / "kernels.so"
+                    subprocess.run([os.environ.get("CC", "cc"), *flags, str(source), "-o", str(built)],
+                                   check=True, capture_output=True, timeout=120)
+                    os.replace(built, target)  # atomic: concurrent processes never load a half-written file
+            return ctypes.CDLL(str(target))
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return False
 
 
 def _lib() -> ctypes.CDLL | None:
@@ -320,30 +380,14 @@ def layout(x: torch.Tensor) -> tuple[int, int, bool] | None:
 
 
 def _run(function, num_segments: int, make_args, sums_shape: tuple[int, ...] | None = None):
-    """Call function(*make_args(seg0, seg1, sums)) on torch.get_num_threads() ranges in parallel.
-
-    With sums_shape, every range gets its own fp64 accumulator; their sum is returned."""
-    global _pool
+    """function(*make_args(0, num_segments, sums), threads): the C side splits the range over torch's
+    thread count (OpenMP). With sums_shape, every thread gets its own fp64 accumulator; their sum is returned."""
     threads = max(1, min(torch.get_num_threads(), num_segments))
-    bounds = [num_segments * k // threads for k in range(threads + 1)]
-    partial = [torch.zeros(sums_shape, dtype=torch.float64) for _ in range(threads)] if sums_shape else [None] * threads
-
-    def call(k):
-        sums = partial[k]
-        function(*make_args(bounds[k], bounds[k + 1], sums.data_ptr() if sums is not None else None))
-
-    if threads == 1:
-        call(0)
-    else:
-        if _pool is None or _pool._max_workers < threads - 1:
-            _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="bntt-kernel")
-        futures = [_pool.submit(call, k) for k in range(1, threads)]
-        call(0)
-        for future in futures:
-            future.result()
-    if sums_shape:
-        return partial[0] if threads == 1 else torch.stack(partial).sum(0)
-    return None
+    partial = torch.zeros((threads, *sums_shape), dtype=torch.float64) if sums_shape else None
+    function(*make_args(0, num_segments, partial.data_ptr() if partial is not None else None), threads)
+    if partial is None:
+        return None
+    return partial[0] if threads == 1 else partial.sum(0)
 
 
 def _surrogate_parameters(name: str) -> tuple[float, float]:
@@ -362,7 +406,7 @@ def supports_surrogate(name: str) -> bool:
 def _fn(name: str, argtypes: list) -> ctypes._CFuncPtr:
     function = getattr(_lib(), name)
     if function.argtypes is None:
-        function.argtypes = argtypes
+        function.argtypes = [*argtypes, _INT]  # every entry point ends with the thread count
         function.restype = None
     return function
 
