@@ -165,20 +165,20 @@ class SpikingLayer(nn.Module):
     def forward(self, x: torch.Tensor, monitor: Monitor | None = None) -> torch.Tensor:
         steps, batch = x.shape[0], x.shape[1]
         current = self.synapse(x.flatten(0, 1)).unflatten(0, (steps, batch))  # [T·B, ...] → [T, B, C', ...]
-        if monitor is None and bntt_into_lif_applies(self.norm, self.neuron, current):
+        wants_membrane = monitor is not None and getattr(monitor, "wants_membrane", False)
+        if not wants_membrane and bntt_into_lif_applies(self.norm, self.neuron, current):
             spikes = bntt_into_lif(self.norm, self.neuron, current)  # the same values in two passes (norms.py)
-            if self.pool is not None:
-                spikes = _pool_keeping_nothing(self.pool, spikes.flatten(0, 1)).unflatten(0, (steps, batch))
-            return spikes
-        normed = self.norm(current)
-        if monitor is not None and getattr(monitor, "wants_membrane", False):
-            spikes, membrane = self.neuron(normed, return_membrane=True)
+            membrane = None
         else:
-            spikes, membrane = self.neuron(normed), None
-        if monitor is not None:
+            normed = self.norm(current)
+            if wants_membrane:
+                spikes, membrane = self.neuron(normed, return_membrane=True)
+            else:
+                spikes, membrane = self.neuron(normed), None
+        if monitor is not None:  # recording rides on the fast path unless it needs the membrane trace
             monitor(self.name, {"input": current, "spikes": spikes, "membrane": membrane})
         if self.pool is not None:
-            spikes = self.pool(spikes.flatten(0, 1)).unflatten(0, (steps, batch))  # [T, B, C', H/2, W/2]
+            spikes = _pool_keeping_nothing(self.pool, spikes.flatten(0, 1)).unflatten(0, (steps, batch))  # [T, B, C', H/2, W/2]
         return spikes
 
 
