@@ -41,12 +41,12 @@ from bntt_core.tables import TABLES
 SHIPPED: dict[str, str] = {
     "quickstart": "data/runs/quickstart",
     # the ablation at one architecture and T (Figs 1, 3-8, Tables 1/5, energy)
-    "bntt": "data/runs/mnist10k-vgg5-bntt",
-    "bn": "data/runs/mnist10k-vgg5-bn",
-    "ln": "data/runs/mnist10k-vgg5-ln",
-    "none": "data/runs/mnist10k-vgg5-none",
-    "ann": "data/runs/mnist10k-vgg5-ann",
-    "converted": "data/runs/mnist10k-vgg5-converted",
+    "bntt": "data/runs/fmnist-vgg5-bntt",
+    "bn": "data/runs/fmnist-vgg5-bn",
+    "ln": "data/runs/fmnist-vgg5-ln",
+    "none": "data/runs/fmnist-vgg5-none",
+    "ann": "data/runs/fmnist-vgg5-ann",
+    "converted": "data/runs/fmnist-vgg5-converted",
     # real CIFAR-10 at the cifar10-cpu scale (Table 1)
     "cifar10_bntt": "data/runs/cifar10-cpu-bntt",
     "cifar10_bn": "data/runs/cifar10-cpu-bn",
