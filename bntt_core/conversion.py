@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from bntt_core.models import ANNNet, ModelSpec, SpikingNet
+from bntt_core.recording import default_batch_size
 
 METHOD = "threshold balancing (Sengupta et al. 2019): BN folded into the weights, IF neurons (leak 1.0), " \
          "soft reset, θ_l = max input current of layer l over the calibration images and all T steps, " \
@@ -225,7 +226,7 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
     result = convert_model(source.model, calibration.to(torch_device), steps=steps, input_scale=bound, seed=seed,
                            batch_size=batch_size, progress=progress)
     eval_seed = training.derive_seed(config.seed, "test")
-    eval_batch = int(batch_size or max(1, min(config.eval_batch_size, 4096 // steps)))
+    eval_batch = int(batch_size or min(config.eval_batch_size, default_batch_size(steps, result.model)))
     by_step = training.accuracy_by_step(result.model, test_set, info, seed=eval_seed, batch_size=eval_batch,
                                         precision=config.precision, device=torch_device)
     conversion = {

@@ -130,6 +130,17 @@ def _layer_plan(spec: ModelSpec) -> tuple[list[tuple[str, str, int, int, str | N
     return plan, channels
 
 
+def neurons_per_image(spec: ModelSpec) -> int:
+    """Hidden neurons of one image at one step (the size of every layer's spike map, summed): what an
+    evaluation holds per (step, image), used to size batches."""
+    plan, _ = _layer_plan(spec)
+    total, size = 0, spec.image_size
+    for _, kind, _, out, pool in plan:
+        total += out * (size * size if kind == _C else 1)
+        size = size // 2 if pool == "avg" else 1 if pool == "adaptive" else size
+    return total
+
+
 def _make_pool(pool: str | None) -> nn.Module | None:
     if pool == "avg":
         return nn.AvgPool2d(2)

@@ -115,7 +115,7 @@ def evaluate_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tens
                       batch_size: int | None = None, precision: str | None = None) -> float:
     """Accuracy of an SNN or ANN on normalised images, one pass, Poisson seeded with `seed`."""
     model_steps = getattr(model, "num_steps", 1)
-    batch_size = int(batch_size or default_batch_size(model_steps))
+    batch_size = int(batch_size or default_batch_size(model_steps, model))
     was_training = model.training
     model.eval()
     try:
@@ -133,7 +133,7 @@ def noise_accuracy(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor,
     """Accuracy with Gaussian noise of std σ on the clean pixels (clipped to [0, 1]), one pass per σ."""
     sigmas = _check(pixels, labels, sigmas, "noise")
     normalize = Normalizer(tuple(mean), tuple(std))
-    batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1)))
+    batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1), model))
     device = labels.device
     rows = []
     was_training = model.training
@@ -185,7 +185,7 @@ def fgsm_signs(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, *, 
     same autocast as training (`precision`; the pixels, their normalisation and the loss stay fp32)."""
     normalize = Normalizer(tuple(mean), tuple(std))
     device = labels.device
-    batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1)))
+    batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1), model))
     generator = torch.Generator(device=device).manual_seed(int(seed) + ATTACK_SEED_OFFSET)
     signs = torch.empty(pixels.shape, dtype=torch.int8, device=device)
     was_training = model.training
@@ -215,7 +215,7 @@ def fgsm_accuracy(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, 
     epsilons = _check(pixels, labels, epsilons, "FGSM")
     normalize = Normalizer(tuple(mean), tuple(std))
     device = labels.device
-    batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1)))
+    batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1), model))
     if signs is None:
         signs = fgsm_signs(model, pixels, labels, mean=mean, std=std, seed=seed, batch_size=batch_size,
                            encoder_grad=encoder_grad, precision=precision)

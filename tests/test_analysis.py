@@ -19,8 +19,9 @@ from torch import nn
 
 from bntt_core import build_model
 from bntt_core.energy import E_AC_PJ, E_MAC_PJ, ann_energy_table, snn_energy_table
+from bntt_core.models import neurons_per_image
 from bntt_core.norms import BNTT, SharedBN
-from bntt_core.recording import HIST_SUBSAMPLE, record
+from bntt_core.recording import HIST_SUBSAMPLE, MAX_BATCH, NEURON_STEP_BUDGET, default_batch_size, record
 from bntt_core.step import eval_logits
 from bntt_core.tables import TABLES
 
@@ -380,3 +381,16 @@ def test_a_subset_of_tables_and_the_cli(analysed, tmp_path):
     assert set(read_analysis(path)) == {"gamma_mean", "early_exit", "noise", "energy"}
     table = pd.read_csv(path / "analysis" / "noise.csv")
     assert table["sigma"].tolist() == [0.0, 0.2, 0.5]
+
+
+def test_default_batch_size_follows_the_models_size_not_only_its_steps():
+    small = build_model("vgg9", num_classes=10, in_channels=3, image_size=32, num_steps=25, width=0.25)
+    full = build_model("vgg9", num_classes=10, in_channels=3, image_size=32, num_steps=25)
+    sequential = build_model("seqfc", num_classes=10, in_channels=1, image_size=28, num_steps=784)
+    # vgg9 ¼ width: 16·32² + 16·32² + 32·16² + 32·16² + 64·8² ·3 + 1024/4 hidden neurons per image and step
+    assert neurons_per_image(small.spec) == 2 * 16 * 32 * 32 + 2 * 32 * 16 * 16 + 3 * 64 * 8 * 8 + 256
+    assert default_batch_size(25, small) == NEURON_STEP_BUDGET // (25 * neurons_per_image(small.spec))
+    assert default_batch_size(25, full) < default_batch_size(25, small)  # 4× the neurons: a smaller batch
+    # 784 steps of a 512-neuron net fit the largest batch; by steps alone it would have been 5 images
+    assert default_batch_size(784, sequential) == MAX_BATCH
+    assert default_batch_size(784) == 5
