@@ -38,6 +38,7 @@ NO_DEFAULT_ROOTS_ENV = "BNTT_NO_DEFAULT_RUN_ROOTS"
 LOCK_ROOTS_ENV = "BNTT_LOCK_RUN_ROOTS"  # =1: visitors cannot add run roots in the sidebar (shared servers)
 EXTRA_ROOTS_KEY = "settings_extra_run_roots"  # session-state list[str] of roots added in the sidebar
 CURRENT_RUN_KEY = "current_run_path"  # session-state str: the run last picked on any view
+DEFAULT_RUN_NAME = "quickstart"  # the shipped run on the embedded mnist10k: what `make run` opens on
 
 
 class PathRefused(ValueError):
@@ -212,11 +213,27 @@ def pick_run(cards: list[RunCard], *, key: str, label: str = "Run", require: tup
     current = st.session_state.get(CURRENT_RUN_KEY)
     if key not in st.session_state or st.session_state[key] not in paths:
         bntt = [c.path for c in usable if c.summary.get("norm") == "bntt" and c.summary.get("spiking") is not False]
-        st.session_state[key] = current if current in paths else (bntt or paths)[0]  # the paper's method first
+        default = [c.path for c in usable if c.name == DEFAULT_RUN_NAME and c.path in bntt]
+        st.session_state[key] = current if current in paths else (default or bntt or paths)[0]  # the paper's method first
     by_path = {c.path: c for c in usable}
     chosen = container.selectbox(label, paths, key=key, format_func=lambda p: by_path[p].name)
     st.session_state[CURRENT_RUN_KEY] = chosen
     return by_path[chosen]
+
+
+def comparable_names(cards: list[RunCard]) -> list[str]:
+    """Names of the runs on the dataset that has the most methods among `cards` (the shipped ablation:
+    BNTT, BN, LN, none, ANN, converted on Fashion-MNIST): the default where runs share one axis, since
+    curves of different datasets side by side compare nothing."""
+    from bntt_core import explore
+
+    by_dataset: dict[str, list[RunCard]] = {}
+    for card in cards:
+        by_dataset.setdefault(str(card.summary.get("dataset")), []).append(card)
+    if not by_dataset:
+        return []
+    group = max(by_dataset.values(), key=lambda runs: (len({explore.run_method(c.summary) for c in runs}), len(runs)))
+    return [c.name for c in group]
 
 
 # ------------------------------------------------------------------------------------ cached loads

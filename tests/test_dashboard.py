@@ -349,3 +349,18 @@ def test_runs_view_computes_missing_analysis(tmp_path: Path, monkeypatch) -> Non
     assert_clean(app)
     written = {p.stem for p in (tmp_path / "fresh" / "analysis").glob("*.csv")}
     assert {"accuracy_by_step", "gamma_mean", "early_exit"} <= written <= set(TABLES)
+
+
+def test_comparable_names_default_to_the_dataset_with_the_most_methods() -> None:
+    def card(name: str, dataset: str, **summary) -> state.RunCard:
+        return state.RunCard(path=f"/r/{name}", name=name, root="/r", error=None,
+                             summary={"dataset": dataset, **summary}, tables=())
+
+    cards = [card("q", "mnist10k", norm="bntt"),
+             card("c-bntt", "cifar10", norm="bntt"), card("c-bn", "cifar10", norm="bn"),
+             card("c-bntt-seed1", "cifar10", norm="bntt"),
+             card("f-bntt", "fashion-mnist", norm="bntt"), card("f-bn", "fashion-mnist", norm="bn"),
+             card("f-ann", "fashion-mnist", norm="bn", spiking=False)]
+    assert state.comparable_names(cards) == ["f-bntt", "f-bn", "f-ann"]  # 3 methods beat 2 methods on 3 runs
+    assert state.comparable_names(cards[:4]) == ["c-bntt", "c-bn", "c-bntt-seed1"]
+    assert state.comparable_names([]) == []

@@ -33,7 +33,7 @@ def method_rank(card: state.RunCard) -> tuple[int, str]:
 
 ordered = sorted(cards, key=method_rank)
 by_name = {c.name: c for c in ordered}
-state.keep_choice("compare_runs", list(by_name), list(by_name), multi=True)
+state.keep_choice("compare_runs", list(by_name), state.comparable_names(ordered), multi=True)
 chosen = st.multiselect("Runs", list(by_name), key="compare_runs",
                         format_func=lambda n: f"{n} ({explore.run_method(by_name[n].summary)})")
 if not chosen:

@@ -28,7 +28,8 @@ def chosen_tables(table_name: str, key: str, label: str) -> dict | None:
     having = {c.name: c for c in cards if table_name in c.tables}
     if not having:
         return None
-    state.keep_choice(key, list(having), list(having), multi=True)
+    comparable = set(state.comparable_names(list(having.values())))
+    state.keep_choice(key, list(having), [name for name in having if name in comparable], multi=True)
     chosen = st.multiselect(label, list(having), key=key)
     return {name: state.table(having[name], table_name) for name in chosen}
 
@@ -61,7 +62,9 @@ if curves_tab.open:
 if image_tab.open:
     with image_tab:
         datasets = sorted({str(c.summary.get("dataset")) for c in cards})
-        state.keep_choice("robustness_dataset", datasets, datasets[0])
+        comparable = set(state.comparable_names(cards))
+        default_dataset = next((str(c.summary.get("dataset")) for c in cards if c.name in comparable), datasets[0])
+        state.keep_choice("robustness_dataset", datasets, default_dataset)
         dataset = st.selectbox("Dataset", datasets, key="robustness_dataset",
                                help="Models are compared on the same image, so on one dataset at a time.")
         same_data = {c.name: c for c in cards if str(c.summary.get("dataset")) == dataset}
