@@ -300,8 +300,8 @@ def _runs(args: argparse.Namespace) -> int:
             print(f"{entry.path}  BROKEN: {entry.error}")
         else:
             accuracy = f"{100 * entry.test_accuracy:.2f}%" if entry.test_accuracy is not None else "-"
-            print(f"{entry.path}  {entry.kind} {entry.arch} {entry.dataset} T={entry.num_steps} "
-                  f"norm={entry.norm} test={accuracy}")
+            model = "ANN (ReLU + BN)" if entry.spiking is False else f"T={entry.num_steps} norm={entry.norm}"
+            print(f"{entry.path}  {entry.kind} {entry.arch} {entry.dataset} {model} test={accuracy}")
     return EXIT_OK
 
 
