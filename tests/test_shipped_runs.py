@@ -1,0 +1,58 @@
+"""The runs shipped in data/runs/ (data/runs/README.md): every one the notebooks and the dashboard name is
+there, loads, has a current analysis of its whole test set, and reproduces its recorded accuracy.
+
+    .venv/bin/python -m pytest tests/test_shipped_runs.py -q
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bntt_core import explore, runs
+from bntt_core.notebook_support import SHIPPED
+from bntt_core.training import evaluate_run
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_ROOT = REPO_ROOT / "data" / "runs"
+# what the shipped runs leave out on purpose (data/runs/README.md): seq-mnist-bntt's per-channel γ, 12 MB
+NOT_SHIPPED = {"seq-mnist-bntt": ("gamma",)}
+ANALYSED_ON_A_SUBSET = {"fmnist-vgg5-converted": 2000}  # a 100-step network: 2,000 of its 10,000 test images
+DATA_LIMIT_BYTES = 40 * 2**20
+
+
+@pytest.fixture(scope="module")
+def cards() -> dict[str, dict]:
+    return {card["name"]: card for card in explore.describe_runs([SHIPPED_ROOT])}
+
+
+def test_every_run_the_notebooks_name_is_shipped_and_healthy(cards):
+    for role, relative in SHIPPED.items():
+        name = Path(relative).name
+        assert (REPO_ROOT / relative).is_dir(), f"{role}: {relative} is missing"
+        assert cards[name]["error"] is None, (name, cards[name]["error"])
+    assert set(cards) == {Path(p).name for p in SHIPPED.values()}, "a shipped run the notebooks do not name"
+
+
+def test_every_shipped_analysis_is_current_and_complete(cards):
+    for name, card in cards.items():
+        assert card["stale"] == (), f"{name}: tables made for other weights: {card['stale']}"
+        assert tuple(card["missing"]) == NOT_SHIPPED.get(name, ()), f"{name}: missing {card['missing']}"
+        config = runs.read_config(SHIPPED_ROOT / name)
+        meta = json.loads((SHIPPED_ROOT / name / "analysis" / "meta.json").read_text())
+        expected = ANALYSED_ON_A_SUBSET.get(name, config["result"]["num_test_images"])
+        assert {entry["images"] for entry in meta.values()} == {expected}, name
+
+
+def test_the_shipped_data_stays_within_its_budget():
+    total = sum(p.stat().st_size for p in (REPO_ROOT / "data").rglob("*") if p.is_file())
+    assert total <= DATA_LIMIT_BYTES, f"data/ holds {total / 2**20:.1f} MiB (limit 40 MiB)"
+
+
+def test_quickstart_reproduces_its_recorded_accuracy_exactly():
+    recorded = runs.read_config(SHIPPED_ROOT / "quickstart")["result"]["test_accuracy"]
+    result = evaluate_run(SHIPPED_ROOT / "quickstart", threads=1)
+    assert result["num_images"] == 2000
+    assert result["test_accuracy"] == recorded
