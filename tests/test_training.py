@@ -105,7 +105,7 @@ def test_encoding_aliases_and_milestones_normalise():
 
 def test_every_preset_is_a_valid_config_on_a_known_dataset():
     assert {"paper-cifar10", "paper-cifar100", "paper-tinyimagenet", "paper-dvs-cifar10", "paper-seq-mnist",
-            "quickstart", "cifar10-cpu"} <= set(PRESETS)
+            "quickstart", "cifar10-cpu", "fashion-cpu"} <= set(PRESETS)
     for name in PRESETS:
         config = TrainConfig.from_preset(name, device="cpu")
         config.validate()
@@ -117,6 +117,15 @@ def test_every_preset_is_a_valid_config_on_a_known_dataset():
     assert (c100.arch, c100.num_steps, c100.leak, c100.epochs) == ("vgg11", 30, 0.99, 240)
     assert TrainConfig.from_preset("paper-seq-mnist").num_steps == 784
     assert TrainConfig.from_preset("quickstart", epochs=9).epochs == 9  # overrides win
+
+
+def test_fashion_cpu_preset_trains_exactly_as_the_shipped_ablation_was_launched():
+    # the shipped fmnist-vgg5-* runs were started with explicit flags, --lr-milestones 0.67: 0.67 · 3 epochs
+    # falls after the last epoch's start, so their lr was 0.1 throughout, as the preset's 1.0 says plainly
+    preset = TrainConfig.from_preset("fashion-cpu")
+    launched = preset.replace(lr_milestones=(0.67,))
+    assert [lr_at_epoch(preset, e) for e in range(3)] == [lr_at_epoch(launched, e) for e in range(3)] == [0.1] * 3
+    assert (preset.arch, preset.width, preset.num_steps, preset.epochs, preset.augment) == ("vgg5", 0.25, 6, 3, False)
 
 
 def test_lr_drops_tenfold_at_50_70_90_percent():
