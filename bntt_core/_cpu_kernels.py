@@ -88,15 +88,42 @@ INLINE void fwd_seg_##SUFFIX(const int kind, const int rows, const int has_m, co
         u[q] = hard ? (fire ? 0.0f : v) : v - r;                           /* reset  */               \
     }                                                                                                  \
 }                                                                                                      \
+/* Recording, on the segment just computed (in L1): Σx and Σx² into float lanes that the caller flushes \
+   to fp64 once per tile and step, and the spikes into fp64 counts per position (rows: the segment is \
+   one position, counted from the bits — a spike is exactly 1.0, whose exponent's lowest bit is set, \
+   bit 7 of a bf16 and bit 23 of a float; else position = element). Every count is exact. */         \
+INLINE void stat_seg_##SUFFIX(const int rows, int64_t L, const XT* restrict x, const XT* restrict s,    \
+        float* restrict lx, float* restrict lxx, double* restrict counts) {                            \
+    int64_t q = 0;                                                                                     \
+    for (; q + LANES <= L; q += LANES) {                                                               \
+        for (int k = 0; k < LANES; ++k) {                                                              \
+            float v = ld_##SUFFIX(x, q + k); lx[k] += v; lxx[k] += v * v;                              \
+            if (!rows) counts[q + k] += (double)ld_##SUFFIX(s, q + k);                                 \
+        }                                                                                              \
+    }                                                                                                  \
+    for (; q < L; ++q) {                                                                               \
+        float v = ld_##SUFFIX(x, q); lx[0] += v; lxx[0] += v * v;                                      \
+        if (!rows) counts[q] += (double)ld_##SUFFIX(s, q);                                             \
+    }                                                                                                  \
+    if (rows) {                                                                                        \
+        const int64_t per = 8 / (int64_t)sizeof(XT);                                                   \
+        const uint64_t mask = sizeof(XT) == 2 ? 0x0080008000800080ULL : 0x0080000000800000ULL;         \
+        int64_t n = 0, r = 0;                                                                          \
+        for (; r + per <= L; r += per) { uint64_t w; memcpy(&w, s + r, 8); n += __builtin_popcountll(w & mask); } \
+        for (; r < L; ++r) n += ld_##SUFFIX(s, r) != 0.0f;                                             \
+        counts[0] += (double)n;                                                                        \
+    }                                                                                                  \
+}                                                                                                      \
 INLINE void fwd_range_##SUFFIX(const int kind, const int rows, const int has_m, const int hard,          \
-        const XT* x, XT* spikes, XT* slope, XT* membrane, int64_t T, int64_t N, int64_t L,               \
-        int64_t seg0, int64_t seg1, int64_t C, const float* scale, const float* shift,                   \
-        float leak, float th, float p, float p2, float* u) {                                           \
+        const int has_st, const XT* x, XT* spikes, XT* slope, XT* membrane, int64_t T, int64_t N,        \
+        int64_t L, int64_t seg0, int64_t seg1, int64_t C, const float* scale, const float* shift,        \
+        float leak, float th, float p, float p2, float* u, int64_t P, double* stats) {                 \
     int64_t per_tile = TILE / L > 0 ? TILE / L : 1;                                                    \
     for (int64_t s0 = seg0; s0 < seg1; s0 += per_tile) {                                               \
         int64_t s1 = s0 + per_tile < seg1 ? s0 + per_tile : seg1;                                      \
         memset(u, 0, sizeof(float) * (s1 - s0) * L);                                                   \
         for (int64_t t = 0; t < T; ++t) {                                                              \
+            float lx[LANES] = {0}, lxx[LANES] = {0};                                                   \
             for (int64_t sg = s0; sg < s1; ++sg) {                                                     \
                 int64_t o = t * N + sg * L, c = rows ? 0 : sg % C;                                     \
                 float as = scale ? scale[t * C + c] : 1.0f, bs = scale ? shift[t * C + c] : 0.0f;      \
@@ -104,6 +131,13 @@ INLINE void fwd_range_##SUFFIX(const int kind, const int rows, const int has_m, 
                                  has_m ? membrane + o : 0, u + (sg - s0) * L,                          \
                                  rows ? scale + t * C : 0, rows ? shift + t * C : 0, as, bs,           \
                                  leak, th, p, p2);                                                     \
+                if (has_st) stat_seg_##SUFFIX(rows, L, x + o, spikes + o, lx, lxx,                     \
+                                              stats + 2 * T + t * P + (rows ? sg % P : 0));            \
+            }                                                                                          \
+            if (has_st) {                                                                              \
+                double a = 0.0, b = 0.0;                                                               \
+                for (int k = 0; k < LANES; ++k) { a += lx[k]; b += lxx[k]; }                           \
+                stats[2 * t] += a; stats[2 * t + 1] += b;                                              \
             }                                                                                          \
         }                                                                                              \
     }                                                                                                  \
@@ -111,11 +145,14 @@ INLINE void fwd_range_##SUFFIX(const int kind, const int rows, const int has_m, 
 static void lif_forward_##SUFFIX##_range(const XT* x, XT* spikes, XT* slope, XT* membrane, int64_t T,   \
         int64_t N,                                                                                     \
         int64_t L, int64_t seg0, int64_t seg1, int rows, int64_t C, const float* scale,                 \
-        const float* shift, float leak, float th, int hard, int kind, float p, float p2) {             \
+        const float* shift, float leak, float th, int hard, int kind, float p, float p2, int64_t P,     \
+        double* stats) {                                                                               \
     float* u = (float*)malloc(sizeof(float) * (TILE > L ? TILE : L));                                  \
-    int has_m = membrane != 0;                                                                         \
+    int has_m = membrane != 0, has_st = stats != 0;                                                    \
+    int stat_rows = rows;                      /* the segment layout, for the positions of the counts */ \
     rows = rows && scale;                                                                              \
-    switch (kind * 8 + rows * 4 + has_m * 2 + hard) {                                                  \
+    if (has_st && stat_rows != rows) { free(u); return; }  /* the Python side never asks for this */  \
+    switch (has_st * 32 + kind * 8 + rows * 4 + has_m * 2 + hard) {                                   \
 FORWARD_CASES_##SUFFIX                                                                                 \
     }                                                                                                  \
     free(u);                                                                                           \
@@ -233,10 +270,12 @@ static void NAME##_range(const GT* gy, const XT* x, XT* gx, int64_t T, int64_t N
 #define EXPORT_FORWARD(SUFFIX, XT)                                                                      \
 void lif_forward_##SUFFIX(const XT* x, XT* spikes, XT* slope, XT* membrane, int64_t T, int64_t N,        \
         int64_t L, int64_t seg0, int64_t seg1, int rows, int64_t C, const float* scale,                 \
-        const float* shift, float leak, float th, int hard, int kind, float p, float p2, int threads) { \
+        const float* shift, float leak, float th, int hard, int kind, float p, float p2, int64_t P,     \
+        double* stats, int threads) {                                                                  \
     PARALLEL_BEGIN(threads) MY_RANGE                                                                   \
     lif_forward_##SUFFIX##_range(x, spikes, slope, membrane, T, N, L, a_, b_, rows, C, scale, shift,  \
-                                 leak, th, hard, kind, p, p2);                                         \
+                                 leak, th, hard, kind, p, p2, P,                                       \
+                                 stats ? stats + (int64_t)k_ * (2 * T + T * P) : 0);                    \
     PARALLEL_END                                                                                       \
 }
 #define EXPORT_BACKWARD(NAME, XT, GT, OT)                                                               \
@@ -294,13 +333,15 @@ def _kernel_source() -> str:
     defines = []
     for suffix in ("f32", "bf16"):
         cases = []
-        for kind in range(3):
-            for rows in (0, 1):
-                for has_m in (0, 1):
-                    for hard in (0, 1):
-                        code = kind * 8 + rows * 4 + has_m * 2 + hard
-                        cases.append(f"case {code}: fwd_range_{suffix}({kind}, {rows}, {has_m}, {hard}, x, spikes, "
-                                     f"slope, membrane, T, N, L, seg0, seg1, C, scale, shift, leak, th, p, p2, u); break;")
+        for has_st in (0, 1):
+            for kind in range(3):
+                for rows in (0, 1):
+                    for has_m in (0, 1):
+                        for hard in (0, 1):
+                            code = has_st * 32 + kind * 8 + rows * 4 + has_m * 2 + hard
+                            cases.append(f"case {code}: fwd_range_{suffix}({kind}, {rows}, {has_m}, {hard}, {has_st}, "
+                                         f"x, spikes, slope, membrane, T, N, L, seg0, seg1, C, scale, shift, leak, "
+                                         f"th, p, p2, u, P, stats); break;")
         defines.append(f"#define FORWARD_CASES_{suffix} " + " ".join(cases))
     for name in ("lif_backward_f32", "lif_backward_bf16", "lif_backward_bf16_gf32", "lif_backward_bf16_fp32out"):
         cases = []
@@ -416,23 +457,38 @@ def _ptr(t: torch.Tensor | None):
 
 
 def lif_forward(current: torch.Tensor, leak: float, threshold: float, hard: bool, surrogate: str,
-                keep_membrane: bool, scale: torch.Tensor | None = None, shift: torch.Tensor | None = None):
+                keep_membrane: bool, scale: torch.Tensor | None = None, shift: torch.Tensor | None = None,
+                stats: dict | None = None):
     """(spikes, σ'(U), pre-reset membrane or None), all in current's dtype and strides.
 
-    scale/shift [T, C] fp32: the input is normalised on the fly as y = x·scale + shift (BNTT)."""
+    scale/shift [T, C] fp32: the input is normalised on the fly as y = x·scale + shift (BNTT).
+    stats (a dict, filled in; needs scale, and current [T, B, C] or [T, B, C, H, W]): what recording needs,
+    read in the same pass — "input_sums" fp64 [2, T] (Σx, Σx² of the un-normalised input per step) and
+    "spike_counts" fp64 [T] ([T, B, C]) or [T, H, W] (spikes per step and position, over batch and channels)."""
     per_step, segment, rows = layout(current)
     steps, channels = current.shape[0], current.shape[2] if current.dim() >= 3 else 1
     spikes = torch.empty_like(current)
     slope = torch.empty_like(current)
     membrane = torch.empty_like(current) if keep_membrane else None
+    positions = 1
+    if stats is not None:
+        if scale is None or current.dim() not in (3, 5):
+            raise ValueError("recording stats need the BNTT scale and a [T, B, C] or [T, B, C, H, W] input")
+        positions = current.shape[3] * current.shape[4] if current.dim() == 5 else 1
     function = _fn(f"lif_forward_{_TYPES[current.dtype]}",
                    [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _INT, _I64, _PTR, _PTR, _FLOAT, _FLOAT,
-                    _INT, _INT, _FLOAT, _FLOAT])
+                    _INT, _INT, _FLOAT, _FLOAT, _I64, _PTR])
     parameter, parameter2 = _surrogate_parameters(surrogate)
-    _run(function, per_step // segment if segment else 0,
-         lambda a, b, _s: (current.data_ptr(), spikes.data_ptr(), slope.data_ptr(), _ptr(membrane), steps, per_step,
-                           segment, a, b, int(rows), channels, _ptr(scale), _ptr(shift), leak, threshold, int(hard),
-                           _SURROGATE_KINDS[surrogate], parameter, parameter2))
+    totals = _run(function, per_step // segment if segment else 0,
+                  lambda a, b, s: (current.data_ptr(), spikes.data_ptr(), slope.data_ptr(), _ptr(membrane), steps,
+                                   per_step, segment, a, b, int(rows), channels, _ptr(scale), _ptr(shift), leak,
+                                   threshold, int(hard), _SURROGATE_KINDS[surrogate], parameter, parameter2,
+                                   positions, s),
+                  sums_shape=(2 * steps + steps * positions,) if stats is not None else None)
+    if stats is not None:
+        stats["input_sums"] = totals[:2 * steps].view(steps, 2).t()  # [2, T]
+        counts = totals[2 * steps:].view(steps, positions)  # [T, P]
+        stats["spike_counts"] = counts.view(steps, *current.shape[3:]) if current.dim() == 5 else counts[:, 0]
     return spikes, slope, membrane
 
 

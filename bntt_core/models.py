@@ -47,7 +47,9 @@ ARCHS: dict[str, tuple[tuple[str, int, str | None], ...]] = {
 
 Monitor = Callable[[str, dict], None]
 """Called once per hidden layer with {"input": pre-norm current [T, B, ...], "spikes": [T, B, ...],
-"membrane": [T, B, ...] or None}. A monitor with attribute `wants_membrane = True` gets the membrane."""
+"membrane": [T, B, ...] or None}. A monitor with attribute `wants_membrane = True` gets the membrane; one
+with `wants_fused_stats = True` also gets, where the fused BNTT→LIF loop ran, "input_sums" fp64 [2, T]
+(Σx, Σx² of the current per step) and "spike_counts" fp64 [T] or [T, H, W], read in that same pass."""
 
 
 @dataclass(frozen=True)
@@ -177,8 +179,11 @@ class SpikingLayer(nn.Module):
         steps, batch = x.shape[0], x.shape[1]
         current = self.synapse(x.flatten(0, 1)).unflatten(0, (steps, batch))  # [T·B, ...] → [T, B, C', ...]
         wants_membrane = monitor is not None and getattr(monitor, "wants_membrane", False)
+        stats = None
         if not wants_membrane and bntt_into_lif_applies(self.norm, self.neuron, current):
-            spikes = bntt_into_lif(self.norm, self.neuron, current)  # the same values in two passes (norms.py)
+            # a recording monitor gets its per-step sums and spike counts from the same pass
+            stats = {} if monitor is not None and getattr(monitor, "wants_fused_stats", False) else None
+            spikes = bntt_into_lif(self.norm, self.neuron, current, stats)  # the same values in two passes (norms.py)
             membrane = None
         else:
             normed = self.norm(current)
@@ -187,7 +192,7 @@ class SpikingLayer(nn.Module):
             else:
                 spikes, membrane = self.neuron(normed), None
         if monitor is not None:  # recording rides on the fast path unless it needs the membrane trace
-            monitor(self.name, {"input": current, "spikes": spikes, "membrane": membrane})
+            monitor(self.name, {"input": current, "spikes": spikes, "membrane": membrane, **(stats or {})})
         if self.pool is not None:
             spikes = _pool_keeping_nothing(self.pool, spikes.flatten(0, 1)).unflatten(0, (steps, batch))  # [T, B, C', H/2, W/2]
         return spikes

@@ -91,7 +91,7 @@ class _BNTTIntoLIF(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, running_mean, running_var, training, momentum, eps, neuron):
+    def forward(ctx, x, weight, running_mean, running_var, training, momentum, eps, neuron, stats):
         steps, channels = x.shape[0], x.shape[2]
         count = x.numel() // (steps * channels)
         if training:
@@ -109,7 +109,7 @@ class _BNTTIntoLIF(torch.autograd.Function):
         shift = (-mean * scale.double()).float()
         hard = neuron.reset == "hard"
         spikes, slope, _ = _cpu_kernels.lif_forward(x, neuron.leak, neuron.threshold, hard, neuron.surrogate,
-                                                    keep_membrane=False, scale=scale, shift=shift)
+                                                    keep_membrane=False, scale=scale, shift=shift, stats=stats)
         ctx.save_for_backward(x, slope, spikes if hard else None)
         ctx.mean, ctx.invstd, ctx.scale, ctx.count = mean, invstd, scale, count
         ctx.training, ctx.leak, ctx.hard, ctx.weight_dtype = training, neuron.leak, hard, weight.dtype
@@ -135,7 +135,7 @@ class _BNTTIntoLIF(torch.autograd.Function):
                 a = b = torch.zeros_like(scale)
             grad_x = _cpu_kernels.bn_grad_input(grad_y, x, ctx.scale, a, b)
         grad_weight = grad_dot_xhat.to(ctx.weight_dtype) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_weight, None, None, None, None, None, None
+        return grad_x, grad_weight, None, None, None, None, None, None, None
 
 
 def bntt_into_lif_applies(norm: nn.Module, neuron: nn.Module, x: torch.Tensor) -> bool:
@@ -148,11 +148,12 @@ def bntt_into_lif_applies(norm: nn.Module, neuron: nn.Module, x: torch.Tensor) -
             and norm.weight.dtype == torch.float32 and compiled_scan_applies(x, neuron.surrogate))
 
 
-def bntt_into_lif(norm: BNTT, neuron: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Spikes of `neuron(norm(x))` through the compiled CPU loops (check `bntt_into_lif_applies` first)."""
+def bntt_into_lif(norm: BNTT, neuron: nn.Module, x: torch.Tensor, stats: dict | None = None) -> torch.Tensor:
+    """Spikes of `neuron(norm(x))` through the compiled CPU loops (check `bntt_into_lif_applies` first).
+    With a `stats` dict, the same pass also fills in what recording needs (`_cpu_kernels.lif_forward`)."""
     steps = x.shape[0]
     return _BNTTIntoLIF.apply(x, norm.weight[:steps], norm.running_mean[:steps], norm.running_var[:steps],
-                              norm.training, norm.momentum, norm.eps, neuron)
+                              norm.training, norm.momentum, norm.eps, neuron, stats)
 
 
 class SharedBN(nn.Module):

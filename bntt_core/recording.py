@@ -5,7 +5,7 @@ reduces them on the fly, per layer and step, so nothing of size [T, B, ...] outl
 
     spikes          total spike count per step [T] and per spatial position [H, W] (energy)
     norm input      mean and std per step over all values (Σx, Σx² per batch, merged in float64 with
-                    Chan's formula) and a histogram per step of the first ceil(B/16) images of every
+                    Chan's formula) and a histogram per step of the first ceil(B/64) images of every
                     batch (a subsample: torch.histc over all values would cost about as much as the
                     layer's own LIF scan),
                     over a range fixed per layer from the first batch's subsample (its min..max
@@ -14,6 +14,10 @@ reduces them on the fly, per layer and step, so nothing of size [T, B, ...] outl
                     confidence, per sample ([T, N]): per-step accuracy and every early-exit curve
                     come from these, with no further inference
     input events    |encoded input| summed per position (the input layer's synaptic events)
+
+Where a layer runs the compiled BNTT→LIF loop (CPU, BNTT), the spike counts and Σx, Σx² come out of that
+same loop (`wants_fused_stats`): counts exact, sums from float partials of ≤ 4,096 values merged in
+float64. Elsewhere they are computed from the tensors the monitor receives (same values, same counts).
 
 The Poisson input is drawn from ONE `torch.Generator` seeded with `seed` and consumed batch after
 batch in order, so a pass with the same seed, batch size and images draws the same spikes as
@@ -50,7 +54,7 @@ except ImportError:  # pragma: no cover - an engine without them
 EXACT_COUNT = 256  # bf16 holds every integer up to 256: spike counts are summed in blocks of this many
 HIST_BINS = 60
 HIST_MARGIN = 0.10  # the histogram range is the first batch's [min, max] widened by this share of the span
-HIST_SUBSAMPLE = 16  # the histogram sees the first ceil(B / 16) images of every batch (mean/std see all)
+HIST_SUBSAMPLE = 64  # the histogram sees the first ceil(B / 64) images of every batch (mean/std see all)
 MAX_BATCH = 256
 STEP_BATCH_BUDGET = 4096  # default batch without a model: at most this many (step, image) pairs per forward
 NEURON_STEP_BUDGET = 2 ** 28  # default batch with a model: (step, image, hidden neuron) triples per forward
@@ -170,6 +174,7 @@ class _Recorder:
     """The monitor: reduces each layer's [T, B, ...] tensors to per-step aggregates."""
 
     wants_membrane = False
+    wants_fused_stats = True  # sums and spike counts from the fused BNTT→LIF pass where it runs
 
     def __init__(self, num_steps: int, bins: int, hist_subsample: int):
         self.num_steps, self.bins, self.hist_subsample = num_steps, bins, max(1, int(hist_subsample))
@@ -184,7 +189,7 @@ class _Recorder:
         if layer is None:
             layer = self.layers[name] = self._new_layer(name, tensors["input"], tensors["spikes"])
         # spikes: [T, B, C, H, W] → counts [T, H, W] (conv), or [T, B, F] → [T] (fc)
-        counts = _spike_counts(tensors["spikes"])
+        counts = tensors["spike_counts"] if "spike_counts" in tensors else _spike_counts(tensors["spikes"])
         if counts.dim() == 3:
             layer.spikes_by_step[:steps] += counts.sum(dim=(1, 2))
             layer.spike_map += counts.sum(0)
@@ -194,7 +199,10 @@ class _Recorder:
         # norm input, all values: exact mean / M2 per step from Σx and Σx², merged batch by batch (Chan)
         per_sample = current.reshape(steps, batch, -1)  # [T, B, neurons], a view
         n_new = per_sample.shape[1] * per_sample.shape[2]
-        total_sum, total_sq = _step_sums(tensors["input"], per_sample)  # [T] float64 each
+        if "input_sums" in tensors:
+            total_sum, total_sq = tensors["input_sums"]  # [T] float64 each
+        else:
+            total_sum, total_sq = _step_sums(tensors["input"], per_sample)  # [T] float64 each
         mean = total_sum / n_new
         m2 = (total_sq - total_sum * mean).clamp_min(0)
         n_old = layer.input_count

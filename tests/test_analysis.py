@@ -17,11 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core import build_model
+from bntt_core import _cpu_kernels, build_model
 from bntt_core.energy import E_AC_PJ, E_MAC_PJ, ann_energy_table, snn_energy_table
 from bntt_core.models import neurons_per_image
 from bntt_core.norms import BNTT, SharedBN
-from bntt_core.recording import HIST_SUBSAMPLE, MAX_BATCH, NEURON_STEP_BUDGET, default_batch_size, record
+from bntt_core.recording import (
+    HIST_SUBSAMPLE,
+    MAX_BATCH,
+    NEURON_STEP_BUDGET,
+    _Recorder,
+    default_batch_size,
+    record,
+)
 from bntt_core.step import eval_logits
 from bntt_core.tables import TABLES
 
@@ -394,3 +401,33 @@ def test_default_batch_size_follows_the_models_size_not_only_its_steps():
     # 784 steps of a 512-neuron net fit the largest batch; by steps alone it would have been 5 images
     assert default_batch_size(784, sequential) == MAX_BATCH
     assert default_batch_size(784) == 5
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_stats_from_the_fused_loop_equal_those_from_the_tensors(precision, monkeypatch):
+    # the recorder takes spike counts and Σx, Σx² from the compiled BNTT→LIF loop where it runs; the same
+    # numbers computed from the monitored tensors: counts identical, sums to float rounding
+    torch.manual_seed(0)
+    model = build_model("vgg5", num_classes=10, in_channels=1, image_size=28, num_steps=4, width=0.3).eval()
+    images, labels = torch.rand(40, 1, 28, 28), torch.randint(0, 10, (40,))
+    seen = []
+    original = _Recorder.__call__
+
+    def spy(self, name, tensors):
+        seen.append("spike_counts" in tensors and "input_sums" in tensors)
+        original(self, name, tensors)
+
+    monkeypatch.setattr(_Recorder, "__call__", spy)
+    fused = record(model, images, labels, batch_size=16, precision=precision)
+    if not _cpu_kernels.available():
+        pytest.skip("no C compiler: the compiled loops (and their recording stats) are not built here")
+    assert seen and all(seen)  # every layer's stats came from the loop
+    monkeypatch.setattr(_Recorder, "wants_fused_stats", False)
+    plain = record(model, images, labels, batch_size=16, precision=precision)
+    assert list(fused.layers) == list(plain.layers)
+    for name, layer in fused.layers.items():
+        assert torch.equal(layer.spikes_by_step, plain.layers[name].spikes_by_step), name
+        assert torch.equal(layer.spike_map, plain.layers[name].spike_map), name
+        assert torch.allclose(layer.input_mean, plain.layers[name].input_mean, rtol=1e-5, atol=1e-7), name
+        assert torch.allclose(layer.input_m2, plain.layers[name].input_m2, rtol=1e-5), name
+    assert all(layer.spikes_by_step.sum() > 0 for layer in list(fused.layers.values())[:-1])  # it saw spikes
