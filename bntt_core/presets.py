@@ -73,8 +73,9 @@ PRESETS: dict[str, Preset] = {
         "the paper's schedule (lr ÷10 at 50/70/90%) and augmentation",
         dict(arch="vgg5", dataset="cifar10", width=0.25, num_steps=5, leak=0.95, epochs=8, batch_size=64,
              lr=0.1, threads=1),
-        "68.25% on the full 10,000 test images (seed 0, bf16 default), 9 min 45 s wall on the shared 2-core CPU, "
-        "one thread, next to another training run; with --norm bn 70.11%, --norm none 62.23% (REPRODUCTION.md)",
+        "67.90 ± 0.34% on the full 10,000 test images (seeds 0-2: 68.25, 67.58, 67.86; bf16 default), 8-10 min "
+        "wall each on the shared 2-core CPU, one thread, two runs at a time; --norm bn 69.58 ± 0.47%, --norm none "
+        "62.23% (seed 0) (REPRODUCTION.md)",
     ),
     "fashion-cpu": Preset(
         "CPU, ~4-7 min per run: the shipped ablation (data/runs/fmnist-vgg5-*). A quarter-width VGG5 on real "
