@@ -148,10 +148,8 @@ static void lif_forward_##SUFFIX##_range(const XT* x, XT* spikes, XT* slope, XT*
         const float* shift, float leak, float th, int hard, int kind, float p, float p2, int64_t P,     \
         double* stats) {                                                                               \
     float* u = (float*)malloc(sizeof(float) * (TILE > L ? TILE : L));                                  \
-    int has_m = membrane != 0, has_st = stats != 0;                                                    \
-    int stat_rows = rows;                      /* the segment layout, for the positions of the counts */ \
+    int has_m = membrane != 0, has_st = stats != 0;     /* stats come with a scale (lif_forward checks) */ \
     rows = rows && scale;                                                                              \
-    if (has_st && stat_rows != rows) { free(u); return; }  /* the Python side never asks for this */  \
     switch (has_st * 32 + kind * 8 + rows * 4 + has_m * 2 + hard) {                                   \
 FORWARD_CASES_##SUFFIX                                                                                 \
     }                                                                                                  \

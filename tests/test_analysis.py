@@ -431,3 +431,14 @@ def test_stats_from_the_fused_loop_equal_those_from_the_tensors(precision, monke
         assert torch.allclose(layer.input_mean, plain.layers[name].input_mean, rtol=1e-5, atol=1e-7), name
         assert torch.allclose(layer.input_m2, plain.layers[name].input_m2, rtol=1e-5), name
     assert all(layer.spikes_by_step.sum() > 0 for layer in list(fused.layers.values())[:-1])  # it saw spikes
+
+
+def test_fused_stats_refuse_an_input_they_cannot_place():
+    if not _cpu_kernels.available():
+        pytest.skip("no C compiler: the compiled loops are not built here")
+    current = torch.randn(3, 2, 4, 5, 5)
+    with pytest.raises(ValueError, match="BNTT scale"):
+        _cpu_kernels.lif_forward(current, 0.95, 1.0, False, "triangle", False, stats={})  # no scale
+    with pytest.raises(ValueError, match="BNTT scale"):
+        _cpu_kernels.lif_forward(torch.randn(3, 8), 0.95, 1.0, False, "triangle", False,
+                                 scale=torch.ones(3, 1), shift=torch.zeros(3, 1), stats={})  # [T, N]
