@@ -155,6 +155,8 @@ def run_worker(way: str, steps: int, batch: int, device_name: str, warmup: int, 
         torch.set_num_threads(threads)
 
     reuse = _keep_freed_memory_for_reuse() if device_name == "cpu" else False
+    if device_name.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # as bntt_core.train_step sets it: the same for every way
 
     device = torch.device(device_name)
     generator = torch.Generator().manual_seed(1)

@@ -14,6 +14,8 @@ spikes as bool for a hard reset) and the backward is the matching reverse scan
 
 so autograd never stores the T intermediate membrane tensors. The membrane is integrated in fp32 even
 when the currents arrive in bf16 (autocast), since a bf16 membrane would drift over long sequences.
+The scan runs as compiled C loops on a CPU (`_cpu_kernels`), as one Triton kernel per direction on a
+CUDA GPU (`_gpu_kernels`), and as the eager loop below otherwise; all three give the same spikes.
 
 Usage:
     lif = LIF(leak=0.95, threshold=1.0)
@@ -26,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bntt_core import _cpu_kernels
+from bntt_core import _cpu_kernels, _gpu_kernels
 from bntt_core.surrogate import get_surrogate
 
 RESETS = ("soft", "hard")
@@ -63,6 +65,16 @@ class _LIFScan(torch.autograd.Function):
         ctx.leak = leak
         ctx.hard_reset = hard_reset
         ctx.compiled = compiled_scan_applies(current, surrogate_name, keep_membrane)
+        ctx.on_gpu = not ctx.compiled and _gpu_kernels.applies(current, surrogate_name)
+        if ctx.on_gpu:
+            # one Triton kernel over all T steps (bntt_core/_gpu_kernels.py); saves what the eager scan saves
+            spikes, slope, membrane_trace, ctx.current_strides = _gpu_kernels.lif_forward(
+                current, leak, threshold, hard_reset, surrogate_name, keep_membrane)
+            ctx.save_for_backward(slope, spikes if hard_reset else None)
+            if keep_membrane:
+                ctx.mark_non_differentiable(membrane_trace)
+                return spikes, membrane_trace
+            return spikes, None
         if ctx.compiled:
             # one pass over memory (bntt_core/_cpu_kernels.py) saving what the eager scan saves: σ'(U) in the
             # currents' dtype, and the spikes (not a separate bool copy) for a hard reset
@@ -105,6 +117,11 @@ class _LIFScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, _grad_membrane):
+        if ctx.on_gpu:
+            slope, spikes = ctx.saved_tensors
+            grad_current = _gpu_kernels.lif_backward(grad_spikes, slope, spikes, ctx.leak, ctx.hard_reset,
+                                                     ctx.current_strides)
+            return grad_current, None, None, None, None, None
         if ctx.compiled:
             slope, spikes = ctx.saved_tensors
             grad_current, _ = _cpu_kernels.lif_backward(grad_spikes, slope, spikes, ctx.leak, ctx.hard_reset,

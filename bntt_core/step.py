@@ -67,6 +67,8 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     """
     if images.device.type == "cpu":
         keep_freed_memory_for_reuse()
+    elif images.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest convolutions
     model.train()
     optimizer.zero_grad(set_to_none=True)
     with autocast(images.device, precision):
