@@ -63,8 +63,9 @@ NOTES = {
     "spike_rate": "total spikes of the layer over all T steps ÷ its neurons, per image",
     "bn_input": "mean/std of the norm layer's input (the synaptic current) per step over all analysed values; "
                 "running_mean: norm=bn only, the mean over channels of the single stored running mean",
-    "bn_input_hist": f"histogram of the norm input per step of the first ceil(B/{recording.HIST_SUBSAMPLE}) images "
-                     f"of every batch, range fixed per layer from the first batch's subsample (min..max widened "
+    "bn_input_hist": f"histogram of the norm input per step (every step up to T = {recording.HIST_MAX_STEPS}, else "
+                     f"{recording.HIST_MAX_STEPS} evenly spaced steps) of the first ceil(B/{recording.HIST_SUBSAMPLE}) "
+                     f"images of every batch, range fixed per layer from the first batch's subsample (min..max widened "
                      f"by {int(recording.HIST_MARGIN * 100)}%); values outside: bn_input.hist_below/hist_above",
     "gamma": "BNTT γ per layer, step and channel (from the weights)",
     "gamma_mean": "mean of BNTT γ over channels per layer and step",

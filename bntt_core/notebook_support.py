@@ -51,6 +51,8 @@ SHIPPED: dict[str, str] = {
     "cifar10_bntt": "data/runs/cifar10-cpu-bntt",
     "cifar10_bn": "data/runs/cifar10-cpu-bn",
     "cifar10_none": "data/runs/cifar10-cpu-none",
+    # the paper's own recipe (VGG9, T = 25, full CIFAR-10) for as many epochs as one GPU lease allowed
+    "cifar10_paper": "data/runs/cifar10-vgg9-paper",
     # sequential MNIST, one pixel per step (Table 3)
     "seq_bntt": "data/runs/seq-mnist-bntt",
     "seq_none": "data/runs/seq-mnist-none",
@@ -69,6 +71,7 @@ ROLE_LABELS: dict[str, str] = {
     "cifar10_bntt": "CIFAR-10 BNTT",
     "cifar10_bn": "CIFAR-10 BN (shared over time)",
     "cifar10_none": "CIFAR-10 none (surrogate BP)",
+    "cifar10_paper": "CIFAR-10 BNTT, paper VGG9 (GPU)",
     "seq_bntt": "seq-MNIST BNTT",
     "seq_none": "seq-MNIST none (surrogate BP)",
 }
@@ -101,6 +104,7 @@ QUICK_STAND_INS: dict[str, str] = {
     "cifar10_bntt": "bntt",
     "cifar10_bn": "bn",
     "cifar10_none": "none",
+    "cifar10_paper": "bntt",
 }
 # The converted run: the QUICK ANN converted to an SNN with this many steps.
 QUICK_CONVERSION_STEPS = 32

@@ -35,7 +35,8 @@ PRESETS: dict[str, Preset] = {
     "paper-cifar10": Preset(
         "Paper Table 1: VGG9 BNTT on CIFAR-10, T=25, leak 0.95, 120 epochs (official README: bs 256)",
         dict(arch="vgg9", dataset="cifar10", num_steps=25, leak=0.95, epochs=120, batch_size=256, lr=0.3),
-        "paper: 90.5%; GPU-scale (not run here)",
+        "paper: 90.5%; ours: 83.52% after 22 of the 120 epochs (--epochs 22) on one NVIDIA H100, 15.6 s per "
+        "epoch (data/runs/cifar10-vgg9-paper); a full run is ~32 min there",
     ),
     "paper-cifar100": Preset(
         "Paper Table 1: VGG11 BNTT on CIFAR-100, T=30, leak 0.99, 240 epochs (official README: bs 128)",

@@ -7,7 +7,7 @@ reduces them on the fly, per layer and step, so nothing of size [T, B, ...] outl
     norm input      mean and std per step over all values (Σx, Σx² per batch, merged in float64 with
                     Chan's formula) and a histogram per step of the first ceil(B/64) images of every
                     batch (a subsample: torch.histc over all values would cost about as much as the
-                    layer's own LIF scan),
+                    layer's own LIF scan), at every step up to T = 100 and at 100 evenly spaced steps beyond,
                     over a range fixed per layer from the first batch's subsample (its min..max
                     widened by 10% on each side); values outside it are counted in `hist_below` / `hist_above`
     outputs         the output accumulated up to step t for every t: its argmax and its softmax
@@ -55,6 +55,15 @@ EXACT_COUNT = 256  # bf16 holds every integer up to 256: spike counts are summed
 HIST_BINS = 60
 HIST_MARGIN = 0.10  # the histogram range is the first batch's [min, max] widened by this share of the span
 HIST_SUBSAMPLE = 64  # the histogram sees the first ceil(B / 64) images of every batch (mean/std see all)
+HIST_MAX_STEPS = 100  # histograms at every step up to T = 100, else at 100 evenly spaced steps (first and last
+                      # included): a 784-step sequence would write 47,000 rows per layer that no figure can show
+
+
+def histogram_steps(num_steps: int) -> list[int]:
+    """The 0-based steps that get a norm-input histogram (all when T ≤ HIST_MAX_STEPS)."""
+    if num_steps <= HIST_MAX_STEPS:
+        return list(range(num_steps))
+    return sorted({round(i * (num_steps - 1) / (HIST_MAX_STEPS - 1)) for i in range(HIST_MAX_STEPS)})
 MAX_BATCH = 256
 STEP_BATCH_BUDGET = 4096  # default batch without a model: at most this many (step, image) pairs per forward
 NEURON_STEP_BUDGET = 2 ** 28  # default batch with a model: (step, image, hidden neuron) triples per forward
@@ -83,9 +92,10 @@ class LayerRecord:
     input_mean: torch.Tensor  # [T] float64
     input_m2: torch.Tensor  # [T] float64: Σ (x − mean)² per step
     hist_edges: torch.Tensor  # [bins + 1] float64
-    hist_counts: torch.Tensor  # [T, bins] float64
-    hist_below: torch.Tensor  # [T] values under the histogram's range
-    hist_above: torch.Tensor  # [T] values over it
+    hist_steps: list[int]  # the 0-based steps that have a histogram (histogram_steps)
+    hist_counts: torch.Tensor  # [len(hist_steps), bins] float64
+    hist_below: torch.Tensor  # [len(hist_steps)] values under the histogram's range
+    hist_above: torch.Tensor  # [len(hist_steps)] values over it
     hist_values: int = 0  # values per step that went into the histogram (a subsample, see HIST_SUBSAMPLE)
 
     @property
@@ -155,17 +165,19 @@ class Recording:
         rows = []
         for name, layer in self.layers.items():
             std = layer.input_std
+            outside = {t: (int(layer.hist_below[i]), int(layer.hist_above[i])) for i, t in enumerate(layer.hist_steps)}
             for t in range(self.num_steps):
+                below, above = outside.get(t, (math.nan, math.nan))  # blank where no histogram was taken
                 rows.append((name, t + 1, float(layer.input_mean[t]), float(std[t]), stored.get(name, math.nan),
-                             int(layer.hist_below[t]), int(layer.hist_above[t])))
+                             below, above))
         return pd.DataFrame(rows, columns=["layer", "t", "mean", "std", "running_mean", "hist_below", "hist_above"])
 
     def bn_input_hist(self) -> pd.DataFrame:
         rows = []
         for name, layer in self.layers.items():
             edges = layer.hist_edges.tolist()
-            for t in range(self.num_steps):
-                counts = layer.hist_counts[t].tolist()
+            for i, t in enumerate(layer.hist_steps):
+                counts = layer.hist_counts[i].tolist()
                 rows += [(name, t + 1, edges[b], edges[b + 1], int(c)) for b, c in enumerate(counts)]
         return pd.DataFrame(rows, columns=["layer", "t", "bin_left", "bin_right", "count"])
 
@@ -218,14 +230,15 @@ class _Recorder:
         if sample.dtype not in (torch.float32, torch.float64):
             sample = sample.float()  # histc has no bf16 kernel on CPU
         lo, hi = float(layer.hist_edges[0]), float(layer.hist_edges[-1])
-        counts = torch.stack([torch.histc(sample[t], bins=self.bins, min=lo, max=hi) for t in range(steps)])
-        layer.hist_counts[:steps] += counts.double()  # [T, bins]; histc leaves out values beyond [lo, hi]
-        outside = (sample.shape[1] - counts.sum(1)).tolist()  # [T]: usually all 0 (no extra pass then)
-        for t in range(steps):
-            if outside[t] > 0.5:
+        taken = [t for t in layer.hist_steps if t < steps]
+        counts = torch.stack([torch.histc(sample[t], bins=self.bins, min=lo, max=hi) for t in taken])
+        layer.hist_counts[:len(taken)] += counts.double()  # [steps taken, bins]; values beyond [lo, hi] left out
+        outside = (sample.shape[1] - counts.sum(1)).tolist()  # usually all 0 (no extra pass then)
+        for i, t in enumerate(taken):
+            if outside[i] > 0.5:
                 below = int((sample[t] < lo).sum())
-                layer.hist_below[t] += below
-                layer.hist_above[t] += round(outside[t]) - below
+                layer.hist_below[i] += below
+                layer.hist_above[i] += round(outside[i]) - below
         layer.hist_values += keep * per_sample.shape[2]
 
     def _new_layer(self, name: str, current: torch.Tensor, spikes: torch.Tensor) -> LayerRecord:
@@ -235,6 +248,7 @@ class _Recorder:
         span = hi - lo if hi > lo else max(1.0, abs(hi))
         lo, hi = lo - HIST_MARGIN * span, hi + HIST_MARGIN * span
         neurons = math.prod(spikes.shape[2:])
+        hist_steps = histogram_steps(steps)
         spike_map = torch.zeros(spikes.shape[3:], dtype=torch.float64, device=spikes.device) if spikes.dim() == 5 \
             else torch.zeros((), dtype=torch.float64, device=spikes.device)
 
@@ -244,7 +258,8 @@ class _Recorder:
         return LayerRecord(name=name, neurons=neurons, spikes_by_step=zeros(steps), spike_map=spike_map,
                            input_count=0, input_mean=zeros(steps), input_m2=zeros(steps),
                            hist_edges=torch.linspace(lo, hi, self.bins + 1, dtype=torch.float64),
-                           hist_counts=zeros(steps, self.bins), hist_below=zeros(steps), hist_above=zeros(steps))
+                           hist_steps=hist_steps, hist_counts=zeros(len(hist_steps), self.bins),
+                           hist_below=zeros(len(hist_steps)), hist_above=zeros(len(hist_steps)))
 
 
 def _memory_order(x: torch.Tensor) -> tuple[torch.Tensor, bool]:

@@ -17,16 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core import _cpu_kernels, build_model
+from bntt_core import _cpu_kernels, build_model, plots
 from bntt_core.energy import E_AC_PJ, E_MAC_PJ, ann_energy_table, snn_energy_table
 from bntt_core.models import neurons_per_image
 from bntt_core.norms import BNTT, SharedBN
 from bntt_core.recording import (
+    HIST_MAX_STEPS,
     HIST_SUBSAMPLE,
     MAX_BATCH,
     NEURON_STEP_BUDGET,
     _Recorder,
     default_batch_size,
+    histogram_steps,
     record,
 )
 from bntt_core.step import eval_logits
@@ -181,6 +183,25 @@ def test_histogram_is_of_the_first_images_of_every_batch():
         got = hist[(hist.layer == "conv3") & (hist.t == t + 1)]["count"].to_numpy()
         assert np.abs(got - expected).sum() <= 2  # histc and numpy may put an edge value in the next bin
         assert got.sum() + layer.hist_below[t] + layer.hist_above[t] == sample.numel() == layer.hist_values
+
+
+def test_long_sequences_get_histograms_at_evenly_spaced_steps():
+    assert histogram_steps(HIST_MAX_STEPS) == list(range(HIST_MAX_STEPS))
+    steps = HIST_MAX_STEPS + 21
+    chosen = histogram_steps(steps)
+    assert len(chosen) == HIST_MAX_STEPS and chosen[0] == 0 and chosen[-1] == steps - 1
+    assert all(1 <= b - a <= 2 for a, b in zip(chosen[:-1], chosen[1:], strict=True))  # evenly spaced, none twice
+    model = _tiny("bntt", arch="mlp", steps=steps)
+    images, labels = torch.randn(6, 1, 8, 8, dtype=torch.float64), torch.zeros(6, dtype=torch.long)
+    rec = record(model, images, labels, seed=1, batch_size=4)
+    hist, stats = rec.bn_input_hist(), rec.bn_input(model)
+    for name in rec.layers:
+        assert sorted(hist.loc[hist.layer == name, "t"].unique()) == [t + 1 for t in chosen]
+        rows = stats[stats.layer == name]
+        assert len(rows) == steps and rows["mean"].notna().all()  # mean/std at every step, as before
+        assert rows["hist_below"].notna().sum() == HIST_MAX_STEPS  # blank where no histogram was taken
+    figure_steps = sorted(hist["t"].unique())[::40]
+    assert plots.bn_input_figure(stats, hist, "fc1", steps=figure_steps).data  # the figure reads what is there
 
 
 def test_bn_input_running_mean_only_for_standard_bn():
