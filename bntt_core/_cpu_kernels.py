@@ -68,6 +68,17 @@ INLINE float slope_of(const int kind, float u, float th, float p, float p2) {
 
 #define TILE 4096  /* neurons whose membrane stays in L1/L2 across all T steps */
 #define LANES 16
+/* LANES floats as one GCC/Clang vector: the recording sums are written with it, since the compilers do
+   not vectorise a float reduction without -ffast-math (and that would reorder the LIF arithmetic). */
+typedef float lanes_f32 __attribute__((vector_size(LANES * 4)));
+typedef uint32_t lanes_u32 __attribute__((vector_size(LANES * 4)));
+typedef uint16_t lanes_u16 __attribute__((vector_size(LANES * 2)));
+INLINE lanes_f32 ldv_f32(const float* p) { lanes_f32 v; memcpy(&v, p, sizeof v); return v; }
+INLINE lanes_f32 ldv_bf16(const bf16* p) {
+    lanes_u16 h; memcpy(&h, p, sizeof h);
+    lanes_u32 w = __builtin_convertvector(h, lanes_u32) << 16;
+    lanes_f32 v; memcpy(&v, &w, sizeof v); return v;
+}
 
 /* One step of one segment of L neurons. rows: channel = q (scale/shift vectors); else one channel
    for the whole segment (scalars as, bs). Constant flags make the compiler emit one vector loop each. */
@@ -93,19 +104,15 @@ INLINE void fwd_seg_##SUFFIX(const int kind, const int rows, const int has_m, co
    one position, counted from the bits — a spike is exactly 1.0, whose exponent's lowest bit is set, \
    bit 7 of a bf16 and bit 23 of a float; else position = element). Every count is exact. */         \
 INLINE void stat_seg_##SUFFIX(const int rows, int64_t L, const XT* restrict x, const XT* restrict s,    \
-        float* restrict lx, float* restrict lxx, double* restrict counts) {                            \
+        lanes_f32* restrict lx, lanes_f32* restrict lxx, double* restrict counts) {                    \
     int64_t q = 0;                                                                                     \
-    for (; q + LANES <= L; q += LANES) {                                                               \
-        for (int k = 0; k < LANES; ++k) {                                                              \
-            float v = ld_##SUFFIX(x, q + k); lx[k] += v; lxx[k] += v * v;                              \
-            if (!rows) counts[q + k] += (double)ld_##SUFFIX(s, q + k);                                 \
-        }                                                                                              \
-    }                                                                                                  \
-    for (; q < L; ++q) {                                                                               \
-        float v = ld_##SUFFIX(x, q); lx[0] += v; lxx[0] += v * v;                                      \
-        if (!rows) counts[q] += (double)ld_##SUFFIX(s, q);                                             \
-    }                                                                                                  \
-    if (rows) {                                                                                        \
+    lanes_f32 ax = *lx, axx = *lxx;                                                                    \
+    for (; q + LANES <= L; q += LANES) { lanes_f32 v = ldv_##SUFFIX(x + q); ax += v; axx += v * v; }   \
+    for (; q < L; ++q) { float v = ld_##SUFFIX(x, q); ax[0] += v; axx[0] += v * v; }                   \
+    *lx = ax; *lxx = axx;                                                                              \
+    if (!rows) {                                                                                       \
+        for (q = 0; q < L; ++q) counts[q] += (double)ld_##SUFFIX(s, q);                                \
+    } else {                                                                                           \
         const int64_t per = 8 / (int64_t)sizeof(XT);                                                   \
         const uint64_t mask = sizeof(XT) == 2 ? 0x0080008000800080ULL : 0x0080000000800000ULL;         \
         int64_t n = 0, r = 0;                                                                          \
@@ -123,7 +130,7 @@ INLINE void fwd_range_##SUFFIX(const int kind, const int rows, const int has_m, 
         int64_t s1 = s0 + per_tile < seg1 ? s0 + per_tile : seg1;                                      \
         memset(u, 0, sizeof(float) * (s1 - s0) * L);                                                   \
         for (int64_t t = 0; t < T; ++t) {                                                              \
-            float lx[LANES] = {0}, lxx[LANES] = {0};                                                   \
+            lanes_f32 lx = {0}, lxx = {0};                                                             \
             for (int64_t sg = s0; sg < s1; ++sg) {                                                     \
                 int64_t o = t * N + sg * L, c = rows ? 0 : sg % C;                                     \
                 float as = scale ? scale[t * C + c] : 1.0f, bs = scale ? shift[t * C + c] : 0.0f;      \
@@ -131,7 +138,7 @@ INLINE void fwd_range_##SUFFIX(const int kind, const int rows, const int has_m, 
                                  has_m ? membrane + o : 0, u + (sg - s0) * L,                          \
                                  rows ? scale + t * C : 0, rows ? shift + t * C : 0, as, bs,           \
                                  leak, th, p, p2);                                                     \
-                if (has_st) stat_seg_##SUFFIX(rows, L, x + o, spikes + o, lx, lxx,                     \
+                if (has_st) stat_seg_##SUFFIX(rows, L, x + o, spikes + o, &lx, &lxx,                   \
                                               stats + 2 * T + t * P + (rows ? sg % P : 0));            \
             }                                                                                          \
             if (has_st) {                                                                              \
