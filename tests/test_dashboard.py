@@ -241,6 +241,25 @@ def test_learn_view_every_tab(tmp_path: Path, monkeypatch) -> None:
     assert bntt_bias < bn_bias  # the demo's point: per-step statistics normalise every step
 
 
+def test_gamma_view_computes_a_missing_gamma_table(dashboard_run_root: Path, tmp_path: Path, monkeypatch) -> None:
+    """A BNTT run shipped without gamma.csv is offered a one-click computation, then becomes selectable."""
+    import shutil
+
+    copy = tmp_path / "no-gamma"
+    shutil.copytree(dashboard_run_root / "bntt-vgg5", copy)
+    (copy / "analysis" / "gamma.csv").unlink()
+    monkeypatch.setenv(state.RUN_ROOTS_ENV, str(tmp_path))
+    monkeypatch.setenv(state.NO_DEFAULT_ROOTS_ENV, "1")
+    app = open_view("gamma")
+    assert any("No run with γ tables yet" in i.value for i in app.info)
+    app.button(key="gamma_compute_missing").click()
+    app.run()
+    assert_clean(app)
+    assert (copy / "analysis" / "gamma.csv").is_file()
+    assert Path(app.selectbox(key="gamma_run").value).name == "no-gamma"
+    assert "gamma_compute_missing" not in keys(app.button)
+
+
 def test_gamma_view_every_tab(dashboard_env: Path) -> None:
     app = open_view("gamma")
     assert Path(app.selectbox(key="gamma_run").value).name == "bntt-vgg5"  # the only BNTT run

@@ -2,7 +2,8 @@
 any layer at any step (a step slider, or the figure's own slider and play button: Fig 6), the Fig 4
 curves with the early-exit threshold drawn, and two runs side by side.
 
-Reads the gamma / gamma_mean analysis tables; figures from `bntt_core.plots`. A page of
+Reads the gamma / gamma_mean analysis tables (and offers to write a missing gamma table: it comes from
+the weights in seconds); figures from `bntt_core.plots`. A page of
 `dashboard/app.py` (run `make run`).
 """
 
@@ -18,6 +19,26 @@ st.caption("BNTT learns a scale γ for every layer, channel and time step. Where
            "layer stops passing input on: the network has finished, and inference can stop early.")
 
 cards = state.list_runs()
+# BNTT runs whose per-channel γ table was never written (shipped runs leave it out for size): it is read off
+# the weights in seconds, no data needed, so offer it here rather than hide the run
+without_gamma = [c for c in cards if c.ok and "gamma_mean" in c.tables and "gamma" in c.missing]
+if without_gamma:
+    names = ", ".join(c.name for c in without_gamma)
+    with st.container(border=True):
+        st.caption(f"Without their per-channel γ table yet: {names}. It comes from the weights in seconds.")
+        if st.button("Compute the γ tables", key="gamma_compute_missing"):
+            try:
+                from bntt_core.analysis import analyze_run  # imported on demand: the heavy part of the app
+
+                with st.spinner(f"Reading γ from the weights of {names}…"):
+                    for waiting in without_gamma:
+                        analyze_run(waiting.path, tables=["gamma"])
+            except Exception as failure:  # shown on the page; the rest of the app keeps working
+                st.error(f"Computing the γ table failed: {failure}")
+            else:
+                state.clear_run_caches()
+                st.rerun()
+
 card = state.pick_run(cards, key="gamma_run", label="BNTT run", require=("gamma_mean", "gamma"))
 if card is None:
     st.info("No run with γ tables yet. γ exists only in BNTT runs (norm = bntt): open the Runs view and "
