@@ -40,7 +40,8 @@ def test_every_run_the_notebooks_name_is_shipped_and_healthy(cards):
 def test_every_shipped_analysis_is_current_and_complete(cards):
     for name, card in cards.items():
         assert card["stale"] == (), f"{name}: tables made for other weights: {card['stale']}"
-        assert tuple(card["missing"]) == NOT_SHIPPED.get(name, ()), f"{name}: missing {card['missing']}"
+        # the deliberate gaps may have been filled in locally (they are git-ignored); nothing else may be missing
+        assert set(card["missing"]) <= set(NOT_SHIPPED.get(name, ())), f"{name}: missing {card['missing']}"
         config = runs.read_config(SHIPPED_ROOT / name)
         meta = json.loads((SHIPPED_ROOT / name / "analysis" / "meta.json").read_text())
         expected = ANALYSED_ON_A_SUBSET.get(name, config["result"]["num_test_images"])
