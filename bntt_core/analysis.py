@@ -54,6 +54,7 @@ FULL_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 QUICK_SIGMAS = (0.0, 0.2, 0.5)
 FULL_EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255)
 QUICK_EPSILONS = (0.0, 8 / 255, 32 / 255)
+WEIGHTS_ONLY = ("gamma", "gamma_mean")  # read off the weights: no test images needed
 RECORDED = ("accuracy_by_step", "spike_activity", "spike_rate", "bn_input", "bn_input_hist", "energy",
             "early_exit", "dynamic_exit")
 
@@ -134,7 +135,7 @@ def _empty(name: str) -> pd.DataFrame:
     return pd.DataFrame(columns=list(TABLES[name]))
 
 
-def analyze_model(model: nn.Module, data: AnalysisData, *, tables: Iterable[str] | None = None, seed: int = 0,
+def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterable[str] | None = None, seed: int = 0,
                   batch_size: int | None = None, sigmas: Sequence[float] = FULL_SIGMAS,
                   epsilons: Sequence[float] = FULL_EPSILONS, skip: dict[str, str] | None = None,
                   precision: str | None = None,
@@ -142,7 +143,8 @@ def analyze_model(model: nn.Module, data: AnalysisData, *, tables: Iterable[str]
     """Compute the requested tables for a model on `data` (no files involved).
 
     `skip` names tables not to compute, with the reason (recorded as such). Tables that do not apply
-    to the model come back empty, with the reason in `skipped`.
+    to the model come back empty, with the reason in `skipped`. `data` may be None when every table
+    asked for is in WEIGHTS_ONLY.
     """
     names = _check_tables(tables)
     skipped = dict(skip or {})
@@ -151,7 +153,7 @@ def analyze_model(model: nn.Module, data: AnalysisData, *, tables: Iterable[str]
     spiking = isinstance(model, SpikingNet)
     if not spiking and not isinstance(model, ANNNet):
         raise ValueError(f"analysis needs a SpikingNet or ANNNet; got {type(model).__name__}")
-    if data.labels.shape[0] == 0:
+    if any(name not in WEIGHTS_ONLY for name in names) and (data is None or data.labels.shape[0] == 0):
         raise ValueError("no images to analyse")
     if not spiking:
         for name in ("spike_activity", "spike_rate", "bn_input", "bn_input_hist", "gamma", "gamma_mean",
@@ -162,7 +164,7 @@ def analyze_model(model: nn.Module, data: AnalysisData, *, tables: Iterable[str]
         for name in ("gamma", "gamma_mean"):
             skipped.setdefault(name, f"norm={model.spec.norm}: no BNTT γ (no rows)")
         skipped.setdefault("early_exit", f"norm={model.spec.norm}: the paper's exit rule needs BNTT γ")
-    if data.event:
+    if data is not None and data.event:
         for name in ("noise", "fgsm"):
             skipped.setdefault(name, "event data: no clean pixels to perturb")
     todo = [name for name in names if name not in skipped]
@@ -170,7 +172,7 @@ def analyze_model(model: nn.Module, data: AnalysisData, *, tables: Iterable[str]
         if name in skipped:
             result.tables[name], result.skipped[name] = _empty(name), skipped[name]
     device = next(model.parameters()).device
-    labels = data.labels.to(device)
+    labels = data.labels.to(device) if data is not None else None
     images = data.normalised().to(device) if any(name in RECORDED for name in todo) or not spiking else None
     stages = (1 if any(name in RECORDED for name in todo) else 0) + ("noise" in todo) + ("fgsm" in todo)
     done = [0]
@@ -267,17 +269,28 @@ def model_hash(run_path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _run_test_data(run, *, data_dir: str | None, quick: bool, subset: int | None) -> tuple[AnalysisData, dict]:
-    """The run's test set as training evaluated it, then the quick / subset selection."""
+def _run_train_config(run, data_dir: str | None):
+    """The TrainConfig the run was trained with, pointed at `data_dir` when given."""
     from bntt_core import training
 
     train_values = dict(run.config.get("train") or {})
     data_values = run.config["data"]
     config = training.TrainConfig.from_dict(
         {k: v for k, v in train_values.items() if k in training.TrainConfig.__dataclass_fields__})
-    config = config.replace(dataset=data_values.get("dataset", config.dataset),
-                            data_dir=data_dir if data_dir is not None else data_values.get("data_dir"),
-                            split_seed=int(data_values.get("split_seed", config.split_seed)))
+    return config.replace(dataset=data_values.get("dataset", config.dataset),
+                          data_dir=data_dir if data_dir is not None else data_values.get("data_dir"),
+                          split_seed=int(data_values.get("split_seed", config.split_seed)))
+
+
+def _run_settings(config) -> dict:
+    return {"train_seed": config.seed, "eval_batch_size": config.eval_batch_size, "precision": config.precision}
+
+
+def _run_test_data(run, *, data_dir: str | None, quick: bool, subset: int | None) -> tuple[AnalysisData, dict]:
+    """The run's test set as training evaluated it, then the quick / subset selection."""
+    from bntt_core import training
+
+    config = _run_train_config(run, data_dir)
     _, test_set, info = training.load_datasets(config)
     full = len(test_set)
     limit = subset if subset is not None else QUICK_IMAGES if quick else None
@@ -291,8 +304,7 @@ def _run_test_data(run, *, data_dir: str | None, quick: bool, subset: int | None
     analysis_data = AnalysisData(pixels=test_set.images, labels=test_set.labels, mean=tuple(info.mean),
                                  std=tuple(info.std), event=bool(getattr(info, "event", False)),
                                  description=description)
-    settings = {"train_seed": config.seed, "eval_batch_size": config.eval_batch_size, "precision": config.precision}
-    return analysis_data, settings
+    return analysis_data, _run_settings(config)
 
 
 def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterable[str] | None = None,
@@ -313,7 +325,10 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
     torch_device = torch.device(device) if device else torch.device("cpu")
     report(0.0, "loading the run")
     run = runs.load_run(path, device=torch_device)
-    data, settings = _run_test_data(run, data_dir=data_dir, quick=quick, subset=subset)
+    if all(name in WEIGHTS_ONLY for name in names):  # γ alone: no dataset to find, nothing to evaluate
+        data, settings = None, _run_settings(_run_train_config(run, data_dir))
+    else:
+        data, settings = _run_test_data(run, data_dir=data_dir, quick=quick, subset=subset)
     seed = training.derive_seed(settings["train_seed"], "test") if seed is None else int(seed)
     batch_size = int(batch_size or settings["eval_batch_size"])
     skip = {}
@@ -330,8 +345,8 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
         "run_path": str(Path(path).resolve()),
         "kind": run.kind,
         "model_hash": model_hash(path),
-        "images": int(data.labels.shape[0]),
-        "subset": data.description,
+        "images": 0 if data is None else int(data.labels.shape[0]),
+        "subset": "none: read from the weights" if data is None else data.description,
         "seed": seed,
         "batch_size": batch_size,
         "quick": bool(quick),

@@ -411,6 +411,24 @@ def test_a_subset_of_tables_and_the_cli(analysed, tmp_path):
     assert table["sigma"].tolist() == [0.0, 0.2, 0.5]
 
 
+def test_gamma_tables_need_no_dataset(analysed, tmp_path):
+    """γ comes from the weights: a run whose dataset is not on this machine still gets its γ tables
+    (the γ explorer offers this for shipped runs that leave gamma.csv out), and nothing else."""
+    from bntt_core import data
+    from bntt_core.analysis import analyze_run
+
+    path = tmp_path / "moved"
+    shutil.copytree(analysed["bntt"][0], path)
+    shutil.rmtree(path / "analysis")
+    missing = str(tmp_path / "no-data-here")
+    written = analyze_run(path, tables=["gamma", "gamma_mean"], data_dir=missing)
+    assert set(written) == {"gamma", "gamma_mean"} and len(written["gamma"]) > 0
+    meta = json.loads((path / "analysis" / "meta.json").read_text())
+    assert meta["gamma"]["images"] == 0 and meta["gamma"]["subset"] == "none: read from the weights"
+    with pytest.raises(data.DataError):
+        analyze_run(path, tables=["gamma", "noise"], data_dir=missing)  # noise needs the test images
+
+
 def test_default_batch_size_follows_the_models_size_not_only_its_steps():
     small = build_model("vgg9", num_classes=10, in_channels=3, image_size=32, num_steps=25, width=0.25)
     full = build_model("vgg9", num_classes=10, in_channels=3, image_size=32, num_steps=25)

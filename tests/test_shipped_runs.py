@@ -45,7 +45,8 @@ def test_every_shipped_analysis_is_current_and_complete(cards):
         config = runs.read_config(SHIPPED_ROOT / name)
         meta = json.loads((SHIPPED_ROOT / name / "analysis" / "meta.json").read_text())
         expected = ANALYSED_ON_A_SUBSET.get(name, config["result"]["num_test_images"])
-        assert {entry["images"] for entry in meta.values()} == {expected}, name
+        # every table made from test images saw the whole test set (a γ table computed alone reads none)
+        assert {entry["images"] for entry in meta.values() if entry["images"]} == {expected}, name
 
 
 def test_the_shipped_data_stays_within_its_budget():
