@@ -20,7 +20,9 @@ the current's gradient in the current's own strides, so BNTT's backward gets it 
 
 Triton is imported only when a kernel first runs. With TRITON_INTERPRET=1 set before that, the same
 kernels run on CPU tensors through Triton's interpreter (slow; for tests). BNTT_NO_KERNELS=1 turns
-these kernels off as it does the CPU ones.
+these kernels off as it does the CPU ones. If the very first launch fails (Triton needs a C compiler
+for its launcher, and a working CUDA toolchain), the process logs one warning and runs the eager scan,
+which computes the same values; once a kernel has run, a failure is an error like any other.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import logging
 import math
 import os
 
@@ -38,6 +41,9 @@ from bntt_core.surrogate import ATAN_ALPHA, FAST_SIGMOID_SLOPE, TRIANGLE_ALPHA
 SURROGATE_CODES = {"triangle": 0, "fast_sigmoid": 1, "atan": 2}
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 BLOCK = 1024  # neurons per program: 8 per thread at 4 warps, enough loads in flight to cover latency
+log = logging.getLogger(__name__)
+_unusable: str | None = None  # why the first launch failed here (then the eager scan runs instead)
+_proven = False  # a kernel has run in this process: from then on a failure is raised, not worked around
 
 
 def _interpreting() -> bool:
@@ -56,7 +62,7 @@ def applies(current: torch.Tensor, surrogate_name: str) -> bool:
     """Whether the kernels run this scan: a CUDA tensor (a CPU one under TRITON_INTERPRET) of a float type."""
     on_device = current.is_cuda or (_interpreting() and current.device.type == "cpu")
     return (on_device and current.dtype in _DTYPES and current.dim() >= 2 and surrogate_name in SURROGATE_CODES
-            and available())
+            and available() and _unusable is None)
 
 
 def _dense_blocks(x: torch.Tensor) -> torch.Tensor:
@@ -87,15 +93,29 @@ def _kernels(interpret: bool):
     return _lif_triton.lif_forward_kernel, _lif_triton.lif_backward_kernel
 
 
-def _launch(kernel, per_step: int, *args, **constants) -> None:
+def _launch(which: int, per_step: int, *args, **constants) -> bool:
+    """Run kernel `which` (0 forward, 1 backward); False if the kernels turned out not to work here."""
+    global _unusable, _proven
     grid = (max(1, -(-per_step // BLOCK)),)
-    kernel[grid](*args, BLOCK_SIZE=BLOCK, num_warps=4, enable_fp_fusion=False, **constants)
+    try:
+        kernel = _kernels(_interpreting())[which]
+        kernel[grid](*args, BLOCK_SIZE=BLOCK, num_warps=4, enable_fp_fusion=False, **constants)
+    except Exception as failure:  # the first launch builds Triton's launcher and the kernel: a missing toolchain
+        if _proven:
+            raise
+        _unusable = (str(failure).strip().splitlines() or [type(failure).__name__])[0]
+        log.warning("the Triton LIF kernels do not work here (%s: %s); using the eager PyTorch scan instead "
+                    "(the same values, slower)", type(failure).__name__, _unusable)
+        return False
+    _proven = True
+    return True
 
 
 def lif_forward(current: torch.Tensor, leak: float, threshold: float, hard_reset: bool, surrogate_name: str,
                 keep_membrane: bool = False):
     """(spikes, σ'(U), membrane or None, strides the gradient should take), the three tensors T-major
-    contiguous [T, B, ...]: spikes and σ' in the current's dtype, the membrane in fp32.
+    contiguous [T, B, ...]: spikes and σ' in the current's dtype, the membrane in fp32 — or None when
+    the kernels turned out not to work on this machine (the caller runs the eager scan).
     `applies(current, surrogate_name)` must hold."""
     current = _dense_blocks(current)
     steps, batch, block, stride_t, stride_b = _geometry(current.shape, current.stride())
@@ -104,11 +124,13 @@ def lif_forward(current: torch.Tensor, leak: float, threshold: float, hard_reset
     membrane = torch.empty(current.shape, dtype=torch.float32, device=current.device) if keep_membrane else None
     per_step = batch * block
     if steps and per_step:
-        forward, _ = _kernels(_interpreting())
-        _launch(forward, per_step, current, spikes, slope, membrane if keep_membrane else spikes, steps, per_step,
-                block, stride_t, stride_b, float(leak), float(threshold), HARD=bool(hard_reset),
-                KEEP=bool(keep_membrane), SURROGATE=SURROGATE_CODES[surrogate_name], ALPHA=TRIANGLE_ALPHA,
-                SLOPE=FAST_SIGMOID_SLOPE, ATAN_SCALE=(math.pi / 2.0) * ATAN_ALPHA, ATAN_HALF=ATAN_ALPHA / 2.0)
+        launched = _launch(0, per_step, current, spikes, slope, membrane if keep_membrane else spikes, steps,
+                           per_step, block, stride_t, stride_b, float(leak), float(threshold),
+                           HARD=bool(hard_reset), KEEP=bool(keep_membrane), SURROGATE=SURROGATE_CODES[surrogate_name],
+                           ALPHA=TRIANGLE_ALPHA, SLOPE=FAST_SIGMOID_SLOPE, ATAN_SCALE=(math.pi / 2.0) * ATAN_ALPHA,
+                           ATAN_HALF=ATAN_ALPHA / 2.0)
+        if not launched:
+            return None
     return spikes, slope, membrane, current.stride()
 
 
@@ -121,7 +143,6 @@ def lif_backward(grad_spikes: torch.Tensor, slope: torch.Tensor, spikes: torch.T
     grad_current = torch.empty_strided(slope.shape, current_strides, dtype=grad_spikes.dtype, device=slope.device)
     per_step = batch * block
     if steps and per_step:
-        _, backward = _kernels(_interpreting())
-        _launch(backward, per_step, grad_spikes, slope, spikes if hard_reset else slope, grad_current, steps,
+        _launch(1, per_step, grad_spikes, slope, spikes if hard_reset else slope, grad_current, steps,
                 per_step, block, stride_t, stride_b, float(leak), HARD=bool(hard_reset))
     return grad_current

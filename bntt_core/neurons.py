@@ -65,11 +65,13 @@ class _LIFScan(torch.autograd.Function):
         ctx.leak = leak
         ctx.hard_reset = hard_reset
         ctx.compiled = compiled_scan_applies(current, surrogate_name, keep_membrane)
-        ctx.on_gpu = not ctx.compiled and _gpu_kernels.applies(current, surrogate_name)
+        fused = None
+        if not ctx.compiled and _gpu_kernels.applies(current, surrogate_name):
+            # one Triton kernel over all T steps (bntt_core/_gpu_kernels.py); None if they cannot run here
+            fused = _gpu_kernels.lif_forward(current, leak, threshold, hard_reset, surrogate_name, keep_membrane)
+        ctx.on_gpu = fused is not None
         if ctx.on_gpu:
-            # one Triton kernel over all T steps (bntt_core/_gpu_kernels.py); saves what the eager scan saves
-            spikes, slope, membrane_trace, ctx.current_strides = _gpu_kernels.lif_forward(
-                current, leak, threshold, hard_reset, surrogate_name, keep_membrane)
+            spikes, slope, membrane_trace, ctx.current_strides = fused  # saved: what the eager scan saves
             ctx.save_for_backward(slope, spikes if hard_reset else None)
             if keep_membrane:
                 ctx.mark_non_differentiable(membrane_trace)

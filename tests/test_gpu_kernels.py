@@ -131,6 +131,30 @@ def test_interpreted_network_equals_eager_network(interpreted, monkeypatch):
         torch.testing.assert_close(grads[name], grad, atol=1e-6, rtol=1e-6, msg=name)
 
 
+def test_kernels_that_cannot_be_built_fall_back_to_the_eager_scan_once(interpreted, monkeypatch, caplog):
+    """Triton builds its launcher with a C compiler at the first launch: without one, one warning and the
+    eager scan (same values); after a kernel has run once, a failure is raised like any other."""
+    def broken(interpret):
+        raise RuntimeError("Failed to find C compiler. Please specify via CC environment variable.")
+
+    monkeypatch.setattr(_gpu_kernels, "_kernels", broken)
+    monkeypatch.setattr(_gpu_kernels, "_unusable", None)
+    monkeypatch.setattr(_gpu_kernels, "_proven", False)
+    torch.manual_seed(4)
+    current = _current("time-major", torch.float32)
+    with caplog.at_level("WARNING", logger=_gpu_kernels.__name__):
+        (spikes, membrane, grad), (ref_spikes, ref_membrane, ref_grad) = _scan_both_ways(
+            monkeypatch, current, 0.9, 1.0, "soft", "triangle")
+    assert torch.equal(spikes, ref_spikes) and torch.equal(grad, ref_grad)
+    warnings = [r.getMessage() for r in caplog.records if "do not work here" in r.getMessage()]
+    assert len(warnings) == 1 and "C compiler" in warnings[0]
+    assert not _gpu_kernels.applies(current, "triangle")  # decided once: no retry at every layer
+    monkeypatch.setattr(_gpu_kernels, "_unusable", None)
+    monkeypatch.setattr(_gpu_kernels, "_proven", True)
+    with pytest.raises(RuntimeError, match="C compiler"):
+        _gpu_kernels.lif_forward(current, 0.9, 1.0, False, "triangle")
+
+
 def test_cpu_tensors_do_not_use_the_kernels_without_the_interpreter(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     assert not _gpu_kernels.applies(torch.zeros(2, 2, 3), "triangle")
