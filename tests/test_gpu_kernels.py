@@ -67,6 +67,22 @@ def _scan_both_ways(monkeypatch, current, leak, threshold, reset, surrogate):
     return run(), _eager(monkeypatch, run)
 
 
+def _network_both_ways(monkeypatch, model, images, labels, *, logits_tol: float, grad_tol: float) -> None:
+    """A training forward and backward of `model`, with its LIF layers on the kernels and then on the eager
+    scan: the logits and every parameter's gradient agree within the tolerances."""
+    def run():
+        model.zero_grad(set_to_none=True)
+        logits = model(images, generator=torch.Generator(device=images.device).manual_seed(0))
+        torch.nn.functional.cross_entropy(logits, labels).backward()
+        return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    logits, grads = run()
+    ref_logits, ref_grads = _eager(monkeypatch, run)
+    torch.testing.assert_close(logits, ref_logits, atol=logits_tol, rtol=logits_tol)
+    for name, grad in ref_grads.items():
+        torch.testing.assert_close(grads[name], grad, atol=grad_tol, rtol=grad_tol, msg=name)
+
+
 @pytest.mark.parametrize("dtype, reset, surrogate, layout", list(itertools.product(
     [torch.float32, torch.bfloat16], ["soft", "hard"], ["triangle", "fast_sigmoid", "atan"],
     ["time-major", "batch-major", "fc"])))
@@ -116,19 +132,7 @@ def test_interpreted_network_equals_eager_network(interpreted, monkeypatch):
     """Logits and every gradient of a small BNTT VGG, with the LIF layers on the kernels or eager."""
     torch.manual_seed(3)
     model = build_model("vgg5", num_classes=10, in_channels=1, image_size=8, num_steps=4, width=0.125)
-    images, labels = torch.randn(6, 1, 8, 8), torch.arange(6)
-
-    def run():
-        model.zero_grad(set_to_none=True)
-        logits = model(images, generator=torch.Generator().manual_seed(0))
-        torch.nn.functional.cross_entropy(logits, labels).backward()
-        return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
-
-    logits, grads = run()
-    ref_logits, ref_grads = _eager(monkeypatch, run)
-    torch.testing.assert_close(logits, ref_logits, atol=1e-6, rtol=1e-6)
-    for name, grad in ref_grads.items():
-        torch.testing.assert_close(grads[name], grad, atol=1e-6, rtol=1e-6, msg=name)
+    _network_both_ways(monkeypatch, model, torch.randn(6, 1, 8, 8), torch.arange(6), logits_tol=1e-6, grad_tol=1e-6)
 
 
 def test_kernels_that_cannot_be_built_fall_back_to_the_eager_scan_once(interpreted, monkeypatch, caplog):
@@ -187,15 +191,4 @@ def test_cuda_network_equals_eager_network(monkeypatch):
     torch.manual_seed(3)
     model = build_model("vgg9", num_classes=10, in_channels=3, image_size=32, num_steps=8, width=0.25).cuda()
     images, labels = torch.randn(16, 3, 32, 32, device="cuda"), torch.arange(16, device="cuda") % 10
-
-    def run():
-        model.zero_grad(set_to_none=True)
-        logits = model(images, generator=torch.Generator(device="cuda").manual_seed(0))
-        torch.nn.functional.cross_entropy(logits, labels).backward()
-        return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
-
-    logits, grads = run()
-    ref_logits, ref_grads = _eager(monkeypatch, run)
-    torch.testing.assert_close(logits, ref_logits, atol=1e-4, rtol=1e-4)
-    for name, grad in ref_grads.items():
-        torch.testing.assert_close(grads[name], grad, atol=1e-3, rtol=1e-3, msg=name)
+    _network_both_ways(monkeypatch, model, images, labels, logits_tol=1e-4, grad_tol=1e-3)
