@@ -57,6 +57,9 @@ HIST_MARGIN = 0.10  # the histogram range is the first batch's [min, max] widene
 HIST_SUBSAMPLE = 64  # the histogram sees the first ceil(B / 64) images of every batch (mean/std see all)
 HIST_MAX_STEPS = 100  # histograms at every step up to T = 100, else at 100 evenly spaced steps (first and last
                       # included): a 784-step sequence would write 47,000 rows per layer that no figure can show
+MAX_BATCH = 256
+STEP_BATCH_BUDGET = 4096  # default batch without a model: at most this many (step, image) pairs per forward
+NEURON_STEP_BUDGET = 2 ** 28  # default batch with a model: (step, image, hidden neuron) triples per forward
 
 
 def histogram_steps(num_steps: int) -> list[int]:
@@ -64,9 +67,6 @@ def histogram_steps(num_steps: int) -> list[int]:
     if num_steps <= HIST_MAX_STEPS:
         return list(range(num_steps))
     return sorted({round(i * (num_steps - 1) / (HIST_MAX_STEPS - 1)) for i in range(HIST_MAX_STEPS)})
-MAX_BATCH = 256
-STEP_BATCH_BUDGET = 4096  # default batch without a model: at most this many (step, image) pairs per forward
-NEURON_STEP_BUDGET = 2 ** 28  # default batch with a model: (step, image, hidden neuron) triples per forward
 
 
 def default_batch_size(num_steps: int, model: nn.Module | None = None) -> int:
