@@ -47,6 +47,7 @@ _proven = False  # a kernel has run in this process: from then on a failure is r
 
 
 def _interpreting() -> bool:
+    """Whether Triton interprets kernels on the CPU (TRITON_INTERPRET set, as Triton reads it)."""
     return os.environ.get("TRITON_INTERPRET", "").strip() not in ("", "0")
 
 
@@ -76,10 +77,7 @@ def _dense_blocks(x: torch.Tensor) -> torch.Tensor:
 
 def _geometry(shape: torch.Size, strides: tuple[int, ...]) -> tuple[int, int, int, int, int]:
     """(steps, batch, elements per (t, b) block, stride of t, stride of b) of a dense-block tensor."""
-    block = 1
-    for size in shape[2:]:
-        block *= size
-    return shape[0], shape[1], block, strides[0], strides[1]
+    return shape[0], shape[1], math.prod(shape[2:]), strides[0], strides[1]
 
 
 @functools.cache

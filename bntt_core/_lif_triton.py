@@ -4,12 +4,12 @@ Imported only when a kernel first runs, since Triton decides at import time whet
 compiles for the GPU or interprets on the CPU (TRITON_INTERPRET=1, used by the tests).
 """
 
-import os
-
 import triton
 import triton.language as tl
 
-INTERPRETED = os.environ.get("TRITON_INTERPRET", "").strip() not in ("", "0")  # as Triton reads it
+from bntt_core._gpu_kernels import _interpreting
+
+INTERPRETED = _interpreting()  # the mode Triton gave the kernels below when this module was imported
 
 
 @triton.jit
