@@ -13,7 +13,7 @@ from bntt_core.analysis import analyze_run, read_analysis
 from bntt_core.encoding import direct_encode, poisson_encode
 from bntt_core.models import ANNNet, ModelSpec, SpikingNet, build_model, model_from_spec
 from bntt_core.neurons import LIF
-from bntt_core.norms import BNTT, SharedBN, TimeLN
+from bntt_core.norms import BNTT, TEBN, SharedBN, StepBN, TdBN, TimeLN
 from bntt_core.runs import load_run
 from bntt_core.step import eval_logits, train_step
 
@@ -24,6 +24,9 @@ __all__ = [
     "ModelSpec",
     "SharedBN",
     "SpikingNet",
+    "StepBN",
+    "TEBN",
+    "TdBN",
     "TimeLN",
     "analyze_run",
     "build_model",

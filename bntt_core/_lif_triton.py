@@ -27,8 +27,8 @@ def rounded(x, dtype: tl.constexpr):
 @triton.jit
 def surrogate_slope(u, threshold, SURROGATE: tl.constexpr, ALPHA: tl.constexpr, SLOPE: tl.constexpr,
                     ATAN_SCALE: tl.constexpr, ATAN_HALF: tl.constexpr):
-    if SURROGATE == 0:  # triangle: α · max(0, 1 − |U/θ − 1|)
-        g = ALPHA * tl.maximum(1.0 - tl.abs(tl.math.div_rn(u, threshold) - 1.0), 0.0)
+    if SURROGATE == 0:  # triangle: α · max(0, 1 − |U/θ − 1|) / θ (the chain rule through U/θ)
+        g = tl.math.div_rn(ALPHA * tl.maximum(1.0 - tl.abs(tl.math.div_rn(u, threshold) - 1.0), 0.0), threshold)
     elif SURROGATE == 1:  # fast sigmoid: 1 / (1 + k|U − θ|)²
         d = 1.0 + SLOPE * tl.abs(u - threshold)
         g = tl.math.div_rn(tl.full(u.shape, 1.0, tl.float32), d * d)

@@ -1,4 +1,4 @@
-"""The paper's networks as spiking (BNTT / BN / LN / no norm) models and their ANN twins.
+"""The paper's networks as spiking (BNTT / BN / LN / no norm, bntt_core.norms.NORMS) models and their ANN twins.
 
 Every hidden layer is  synapse (conv 3×3 pad 1 or linear, no bias) → norm → LIF → [AvgPool2d(2)].
 The output layer has no threshold, no norm and no leak: out = (1/T)·Σ_t W_out·s_t (SPEC).
@@ -234,7 +234,7 @@ class SpikingNet(nn.Module):
         plan, classifier_in = _layer_plan(spec)
         self.layers = nn.ModuleList(
             SpikingLayer(name, kind, _synapse(kind, n_in, n_out, spec.bias),
-                         make_norm(spec.norm, n_out, spec.num_steps),
+                         make_norm(spec.norm, n_out, spec.num_steps, spec.threshold),
                          LIF(spec.leak, spec.threshold, spec.reset, spec.surrogate), _make_pool(pool))
             for name, kind, n_in, n_out, pool in plan
         )
@@ -286,7 +286,7 @@ class SpikingNet(nn.Module):
                 generator: torch.Generator | None = None, monitor: Monitor | None = None) -> torch.Tensor:
         h = self.encode(x, num_steps, generator)  # [T, B, ...]
         if h.dim() == 5 and _channels_last_pays(h):
-            # oneDNN's bf16 convolutions are fastest on channels_last; every layer keeps the format it is given
+            # oneDNN's convolutions are fastest on channels_last (fp32 and bf16); every layer keeps the format given
             h = h.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, h.shape[:2])
         for layer in self.layers:
             if layer.kind == _F and h.dim() > 3:
@@ -347,9 +347,14 @@ class ANNNet(nn.Module):
 
 
 def _channels_last_pays(h: torch.Tensor) -> bool:
-    """channels_last for the convolutions: on a CPU under bf16 autocast (measured: benchmarks/README.md)."""
-    return h.device.type == "cpu" and torch.is_autocast_enabled("cpu") and \
-        torch.get_autocast_dtype("cpu") == torch.bfloat16
+    """channels_last for the convolutions on a CPU, in bf16 autocast and in fp32: oneDNN's convolutions are
+    faster on it in both, most of all on AVX2-only CPUs in fp32 (a VGG9 dense step 1.5x faster there;
+    measured: benchmarks/README.md). fp64 (the exactness tests) stays NCHW."""
+    if h.device.type != "cpu":
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return torch.get_autocast_dtype("cpu") == torch.bfloat16
+    return h.dtype == torch.float32
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from bntt_core.models import SpikingNet, neurons_per_image
-from bntt_core.norms import SharedBN
+from bntt_core.norms import ONE_STATISTIC_NORMS
 from bntt_core.step import autocast
 
 try:  # the engine's compiled CPU loops (one pass for Σx, Σx²); the PyTorch fallback computes the same
@@ -155,12 +155,13 @@ class Recording:
         return pd.DataFrame(rows, columns=["layer", "rate", "spikes_per_sample", "neurons"])
 
     def bn_input(self, model: SpikingNet | None = None) -> pd.DataFrame:
-        """Per layer and step: mean and std of the norm input; for norm=bn the stored running mean
-        (mean over channels of SharedBN.running_mean, the same at every t), else empty (NaN)."""
+        """Per layer and step: mean and std of the norm input; for a one-statistic BN the stored running mean
+        (mean over channels of the one running_mean of bn / bn-joint / tdbn / tebn, the same at every t),
+        else empty (NaN)."""
         stored = {}
         if model is not None:
             for name, norm in model.norm_layers().items():
-                if isinstance(norm, SharedBN):
+                if isinstance(norm, ONE_STATISTIC_NORMS):
                     stored[name] = float(norm.running_mean.double().mean())
         rows = []
         for name, layer in self.layers.items():

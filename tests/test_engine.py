@@ -143,7 +143,75 @@ def test_triangle_surrogate_values(membrane, expected):
 
 
 def test_triangle_surrogate_scales_with_threshold():
-    assert triangle(torch.tensor(1.0), 2.0).item() == pytest.approx(0.15)  # U/θ = 0.5
+    # α·max(0, 1 − |U/θ − 1|)/θ: U/θ = 0.5 → 0.3·0.5/2; the peak at U = θ is α/θ
+    assert triangle(torch.tensor(1.0), 2.0).item() == pytest.approx(0.075)
+    assert triangle(torch.tensor(0.5), 0.5).item() == pytest.approx(0.6)
+    assert triangle(torch.tensor(0.75), 0.5).item() == pytest.approx(0.3)
+
+
+class _OfficialSpike(torch.autograd.Function):
+    """The official BNTT code's spike function, written out: forward H(x), backward 0.3·max(0, 1 − |x|),
+    applied to x = U/θ − 1 (so autograd supplies the chain-rule factor 1/θ)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 0.3 * torch.clamp(1.0 - torch.abs(x), min=0.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # eager scan; compiled loops where they run
+def test_triangle_at_half_threshold_is_the_official_formula(dtype):
+    threshold, leak = 0.5, 0.9
+    torch.manual_seed(4)
+    current = (torch.rand(6, 3, 40) * 0.6).to(dtype).requires_grad_()
+    upstream = torch.randn(6, 3, 40).to(dtype)
+    (LIF(leak, threshold)(current) * upstream).sum().backward()
+    ref_current = current.detach().clone().requires_grad_()
+    u, spikes = torch.zeros_like(ref_current[0]), []
+    for t in range(6):
+        u = leak * u + ref_current[t]
+        s = _OfficialSpike.apply(u / threshold - 1.0)
+        spikes.append(s)
+        u = u - threshold * s.detach()
+    (torch.stack(spikes) * upstream).sum().backward()
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(current.grad, ref_current.grad, rtol=tolerance, atol=tolerance)
+    # and the single-step value, ∂s/∂U at U = 0.6: 0.3·(1 − |1.2 − 1|)/0.5 = 0.48
+    one = torch.tensor([[0.6]], dtype=dtype, requires_grad=True)
+    LIF(leak, threshold)(one).sum().backward()
+    assert one.grad.item() == pytest.approx(0.48, rel=1e-6)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 1.3])
+def test_compiled_triangle_with_its_one_over_theta_equals_the_eager_bits(threshold, monkeypatch):
+    """slope_of (C) runs triangle()'s operations in its order, /θ included: fp32 σ', spikes, membrane and
+    gradient equal the eager scan's bit for bit at any θ (tests/test_speed_paths.py checks θ = 1)."""
+    from bntt_core import _cpu_kernels
+
+    if not _cpu_kernels.available():
+        pytest.skip("no C compiler: the eager path is all there is")
+    torch.manual_seed(5)
+    current = torch.randn(7, 3, 4, 5, 5) * 0.7 * threshold + 0.45 * threshold
+    upstream = torch.randn(current.shape)
+    _, slope, membrane = _cpu_kernels.lif_forward(current, 0.9, threshold, False, "triangle", True)
+    assert torch.equal(slope, triangle(membrane, threshold))
+
+    def run():
+        x = current.clone().requires_grad_()
+        spikes, trace = LIF(0.9, threshold)(x, return_membrane=True)
+        (spikes * upstream).sum().backward()
+        return spikes, trace, x.grad
+
+    spikes, trace, grad = run()
+    monkeypatch.setattr(_cpu_kernels, "_library", False)  # as if the loops could not be built: eager
+    eager_spikes, eager_trace, eager_grad = run()
+    assert 0 < spikes.sum() < spikes.numel()
+    assert torch.equal(spikes, eager_spikes) and torch.equal(trace, eager_trace) and torch.equal(grad, eager_grad)
 
 
 def test_other_surrogates_values():
@@ -313,10 +381,14 @@ def _reference_forward(model, encoded, training):
             if spec.norm == "bntt":
                 current = F.batch_norm(current, norm.running_mean[t].clone(), norm.running_var[t].clone(),
                                        norm.weight[t], None, training, norm.momentum, norm.eps)
-            elif spec.norm == "bn":
-                assert not training  # a shared BN's training statistics span all steps: checked in eval
-                current = F.batch_norm(current, norm.running_mean, norm.running_var, norm.weight, None, False,
+            elif spec.norm == "bn":  # the paper's: ONE BatchNorm called at every step (its buffers updated here)
+                current = F.batch_norm(current, norm.running_mean, norm.running_var, norm.weight, None, training,
                                        norm.momentum, norm.eps)
+            elif spec.norm in ("bn-joint", "tdbn", "tebn"):
+                assert not training  # joint training statistics span all steps: tests/test_norms.py
+                scale = spec.threshold if spec.norm == "tdbn" else norm.step_scale[t] if spec.norm == "tebn" else 1.0
+                current = F.batch_norm(current, norm.running_mean, norm.running_var, norm.weight, None, False,
+                                       norm.momentum, norm.eps) * scale
             elif spec.norm == "ln":
                 current = F.group_norm(current, 1, norm.weight, None, norm.eps)
             u = current if membranes[i] is None else spec.leak * membranes[i] + current
@@ -336,9 +408,11 @@ class _SpikeMonitor:
         self.spikes[name] = record["spikes"].detach().clone()
 
 
-# A shared BN in training mode normalises with statistics over all steps jointly, which no per-step
-# loop can compute; test_shared_bn_training_uses_joint_statistics covers that case instead.
-@pytest.mark.parametrize("norm, training", [("bntt", False), ("bntt", True), ("bn", False), ("ln", False),
+# The joint-statistics norms (bn-joint, tdbn, tebn) normalise in training with statistics over all steps
+# jointly, which no per-step loop can compute: test_shared_bn_training_uses_joint_statistics and
+# tests/test_norms.py cover that case instead. The paper's bn is a per-step loop in training too.
+@pytest.mark.parametrize("norm, training", [("bntt", False), ("bntt", True), ("bn", False), ("bn", True),
+                                            ("bn-joint", False), ("tdbn", False), ("tebn", False), ("ln", False),
                                             ("ln", True), ("none", False), ("none", True)])
 @pytest.mark.parametrize("arch", ["vgg5", "mlp"])
 def test_network_equals_per_step_reference_loop(norm, training, arch):
@@ -366,6 +440,9 @@ def test_network_equals_per_step_reference_loop(norm, training, arch):
         assert torch.equal(monitor.spikes[name], spikes), name
         assert spikes.sum() > 0, f"{name} never spiked: the comparison would be vacuous"
     torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+    if norm == "bn":  # the one running mean/var updated at every step, in step order, as the loop does
+        for name, tensor in model.state_dict().items():
+            torch.testing.assert_close(tensor, reference_model.state_dict()[name], atol=1e-12, rtol=1e-12)
 
 
 def _copy(model):

@@ -135,6 +135,15 @@ def test_interpreted_network_equals_eager_network(interpreted, monkeypatch):
     _network_both_ways(monkeypatch, model, torch.randn(6, 1, 8, 8), torch.arange(6), logits_tol=1e-6, grad_tol=1e-6)
 
 
+@pytest.mark.parametrize("norm", ["bn", "tdbn", "tebn"])
+def test_interpreted_network_with_other_norms_and_threshold_equals_eager(interpreted, monkeypatch, norm):
+    """The new norms (one statistic for all steps) and θ = 0.5 (the triangle's 1/θ) on the kernels."""
+    torch.manual_seed(3)
+    model = build_model("vgg5", num_classes=10, in_channels=1, image_size=8, num_steps=4, width=0.125,
+                        norm=norm, threshold=0.5)
+    _network_both_ways(monkeypatch, model, torch.randn(6, 1, 8, 8), torch.arange(6), logits_tol=1e-6, grad_tol=1e-6)
+
+
 def test_kernels_that_cannot_be_built_fall_back_to_the_eager_scan_once(interpreted, monkeypatch, caplog):
     """Triton builds its launcher with a C compiler at the first launch: without one, one warning and the
     eager scan (same values); after a kernel has run once, a failure is raised like any other."""
@@ -183,6 +192,20 @@ def test_cuda_kernels_equal_the_eager_scan(monkeypatch, dtype, reset, surrogate,
     tolerance = 1e-5 if dtype == torch.float32 else 2e-2
     torch.testing.assert_close(grad.float(), ref_grad.float(), atol=tolerance, rtol=tolerance)
     assert grad.stride() == current.stride()
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cuda_triangle_at_half_threshold_equals_the_eager_scan(monkeypatch, dtype):
+    """θ = 0.5: the triangle's σ' = α·max(0, 1 − |U/θ − 1|)/θ on the GPU (two divisions by θ)."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    torch.manual_seed(1)
+    current = _current("batch-major", dtype, device="cuda", steps=25, batch=16) * 0.5
+    (spikes, membrane, grad), (ref_spikes, ref_membrane, ref_grad) = _scan_both_ways(
+        monkeypatch, current, 0.95, 0.5, "soft", "triangle")
+    assert torch.equal(spikes, ref_spikes) and torch.equal(membrane, ref_membrane)
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(grad.float(), ref_grad.float(), atol=tolerance, rtol=tolerance)
 
 
 @needs_cuda

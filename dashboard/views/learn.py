@@ -1,6 +1,6 @@
 """Learn view (workshops; needs no trained run): a LIF neuron playground, Poisson vs direct coding of
 an image over time, the surrogate-gradient shapes, and a BN-vs-BNTT demo of why per-step statistics
-matter. Computations: `bntt_core.explore` (on the engine's LIF, encoders, BNTT and SharedBN);
+matter. Computations: `bntt_core.explore` (on the engine's LIF, encoders, BNTT and StepBN);
 figures: `bntt_core.plots`. A page of `dashboard/app.py` (run `make run`).
 """
 
@@ -87,7 +87,8 @@ def surrogate_gradients() -> None:
     """The surrogate-gradient shapes around the threshold."""
     st.markdown("The spike is a step function of the membrane: its derivative is zero almost everywhere. "
                 "Training replaces it in the backward pass by a **surrogate**: a bump centred on θ. "
-                "The paper uses the triangle α·max(0, 1 − |U/θ − 1|) with α = 0.3.")
+                "The paper uses the triangle α·max(0, 1 − |U/θ − 1|)/θ with α = 0.3 (the official code's "
+                "triangle on U/θ − 1; the 1/θ is the chain rule, so a lower θ gives a taller bump).")
     controls, plot = st.columns([1, 3])
     with controls:
         surrogate_threshold = st.slider("Threshold θ", 0.25, 2.0, 1.0, 0.05, key="learn_surrogate_threshold")
@@ -103,9 +104,11 @@ def surrogate_gradients() -> None:
 def bn_versus_bntt() -> None:
     """Standard BN vs BNTT on synthetic currents whose statistics drift over time."""
     st.markdown("Spiking activity changes over time: currents build up, peak and die down. **Standard BN** "
-                "keeps one mean and variance for all steps, so at evaluation it shifts every step by the "
-                "same average: wrong early, wrong late. **BNTT** keeps statistics (and γ) per step, and "
-                "normalises every step correctly. Both layers below come from bntt_core, fitted in train "
+                "(the paper's baseline: one BatchNorm called at every step) normalises each step with its "
+                "own batch statistics in training, but stores only one running mean and variance, so at "
+                "evaluation it shifts every step by the same stored mean: wrong early, wrong late. **BNTT** "
+                "keeps statistics (and γ) per step, and normalises every step correctly. Both layers below "
+                "come from bntt_core (`StepBN`, norm \"bn\", and `BNTT`), fitted in train "
                 "mode on synthetic currents and then evaluated with their running statistics.")
     controls, plot = st.columns([1, 3])
     with controls:
