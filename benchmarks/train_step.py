@@ -21,9 +21,12 @@ Evidence (measured with this script, numbers and conditions in benchmarks/README
 
 Ways (each a subprocess; `--ways` picks some):
   project          bntt_core.train_step(model, optimizer, images, labels): the project's defaults
+                   (precision "auto": bf16 where the CPU computes it natively, else fp32)
   project-fp32     the same with precision="fp32" (the exact mode)
+  project-bf16     the same with precision="bf16" forced (emulated, and slow, on a CPU without native bf16)
   reference        SeedStyleVGG9 (benchmarks/reference.py): the seed code's per-step loop, fp32
   dense-fp32       DenseFloorVGG9: the same convolutions on T·B images, no SNN logic, fp32
+  dense-fp32-cl    the same in fp32 with channels_last (faster than NCHW on some CPUs)
   dense-bf16       the same in bf16 autocast with channels_last
   snntorch         snnTorch 1.0.0 (benchmarks/peers.py), fp32
   spikingjelly     SpikingJelly 2.0.0 multi-step with its BNTT (benchmarks/peers.py), fp32
@@ -35,6 +38,12 @@ Ways (each a subprocess; `--ways` picks some):
     .venv/bin/python benchmarks/train_step.py --device cuda --T 25 --B 128
     .venv/bin/python benchmarks/train_step.py --ways project reference --T 10 --B 16 --markdown
     .venv/bin/python benchmarks/train_step.py --ways project --engine /tmp/old-checkout   # before/after
+    .venv/bin/python benchmarks/train_step.py --isa avx2                  # as on an AVX2-only laptop (below)
+
+--isa avx2 runs every way as a CPU with AVX2 + FMA but no AVX-512 would: oneDNN and ATen held to AVX2
+(ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2; oneDNN then has no native bf16) and the compiled loops
+built for x86-64-v3 (BNTT_KERNEL_CFLAGS=-march=x86-64-v3). The header prints the CPU, its flags and the
+precision the project's default resolves to under the chosen ISA.
 """
 
 from __future__ import annotations
@@ -55,8 +64,14 @@ if str(REPO) not in sys.path:
 if os.environ.get("BNTT_BENCH_ENGINE"):  # --engine: the project ways import bntt_core from another checkout
     sys.path.insert(0, os.environ["BNTT_BENCH_ENGINE"])
 
-WAYS = ("project", "project-fp32", "reference", "dense-fp32", "dense-bf16", "snntorch", "spikingjelly")
-ABLATIONS = ("project-no-kernels", "project-no-channels-last")  # only with --ways: one optimisation off each
+WAYS = ("project", "project-fp32", "reference", "dense-fp32", "dense-fp32-cl", "dense-bf16", "snntorch", "spikingjelly")
+# only with --ways: one optimisation off each, or bf16 forced where it may be emulated
+ABLATIONS = ("project-no-kernels", "project-no-channels-last", "project-bf16")
+AVX2_WAYS = ("project", "reference", "dense-fp32", "dense-fp32-cl")  # --isa avx2 default: project is fp32 there
+DENSE_FLOORS = ("dense-fp32", "dense-fp32-cl", "dense-bf16")
+# what --isa avx2 sets for every way: an AVX2 + FMA CPU without AVX-512 (most laptops)
+ISA_HOLDS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+                      "BNTT_KERNEL_CFLAGS": "-march=x86-64-v3"}}
 DEFAULT_SIZES = ((10, 16), (25, 32))
 QUICK_SIZES = ((4, 4),)
 NUM_CLASSES, IMAGE_SIZE = 10, 32
@@ -87,10 +102,10 @@ def _build_way(way: str, steps: int, device, images, labels):
         model = bntt_core.build_model("vgg9", num_classes=NUM_CLASSES, in_channels=3, image_size=IMAGE_SIZE,
                                       num_steps=steps).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        precision = "fp32" if way == "project-fp32" else None
-        note = f"precision={precision or step_module.DEFAULT_PRECISION}"
-        if way in ABLATIONS:
-            note += ", eager LIF/BNTT" if way == "project-no-kernels" else ", NCHW convolutions"
+        precision = {"project-fp32": "fp32", "project-bf16": "bf16"}.get(way)
+        resolved = step_module.resolve_precision(precision, device)
+        note = f"precision={resolved}" + (" (auto)" if precision is None else "")
+        note += {"project-no-kernels": ", eager LIF/BNTT", "project-no-channels-last": ", NCHW convolutions"}.get(way, "")
         return (lambda: bntt_core.train_step(model, optimizer, images, labels, precision=precision)), note
 
     if way == "reference":
@@ -98,10 +113,10 @@ def _build_way(way: str, steps: int, device, images, labels):
         model = SeedStyleVGG9(steps, NUM_CLASSES, IMAGE_SIZE).to(device)
         forward = model  # draws its own Poisson input at every step, like the seed code
         note = "fp32"
-    elif way in ("dense-fp32", "dense-bf16"):
+    elif way in DENSE_FLOORS:
         from benchmarks.reference import DenseFloorVGG9
         model = DenseFloorVGG9(steps, NUM_CLASSES, IMAGE_SIZE).to(device)
-        channels_last = way == "dense-bf16"
+        channels_last = way in ("dense-bf16", "dense-fp32-cl")
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
 
@@ -110,7 +125,7 @@ def _build_way(way: str, steps: int, device, images, labels):
             if channels_last:
                 encoded = encoded.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, encoded.shape[:2])
             return model(encoded)
-        note = "bf16 autocast, channels_last" if channels_last else "fp32"
+        note = "bf16 autocast, channels_last" if way == "dense-bf16" else "fp32, channels_last" if channels_last else "fp32"
     else:
         from benchmarks.peers import build_peer
         model = build_peer(way, steps).to(device)
@@ -197,7 +212,7 @@ def run_in_subprocess(way: str, steps: int, batch: int, args) -> dict:
                "--device", args.device, "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    env = dict(os.environ)
+    env = {**os.environ, **ISA_HOLDS.get(args.isa, {})}
     if args.engine:
         env["BNTT_BENCH_ENGINE"] = str(Path(args.engine).resolve())
     if args.system_malloc:
@@ -244,7 +259,45 @@ def report(rows: list[dict], markdown: bool) -> str:
             else:
                 lines.append(f"  {row['way']:<14}{row['median_s']:>11.3f} s{time_ratio:>8}{row['median_cpu_s']:>9.3f} s"
                              f"{cpu_ratio:>8}{_mib(row['peak_bytes']):>14}{memory_ratio:>8}  {row['note']}")
+        floors = [row for row in group if row["way"] in DENSE_FLOORS and "skipped" not in row]
+        project = next((row for row in group if row["way"] == "project" and "skipped" not in row), None)
+        if floors and project:
+            floor = min(floors, key=lambda row: row["median_s"])
+            text = (f"T={steps} B={batch}: project / fastest dense floor ({floor['way']}) = "
+                    f"{project['median_s'] / floor['median_s']:.2f} wall, "
+                    f"{project['median_cpu_s'] / floor['median_cpu_s']:.2f} CPU time")
+            lines.append(f"\n{text}\n" if markdown else f"  {text}")
     return "\n".join(lines)
+
+
+def machine_header(isa: str) -> str:
+    """The CPU (model, the flags that decide the kernels and the precision) and what the project's default
+    precision resolves to under `isa`, probed in a subprocess with the same environment as the ways."""
+    flags = set()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() in ("flags", "Features"):
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    shown = [flag for flag in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if flag in flags]
+    probe = ("import json, torch; from bntt_core.step import resolve_precision; "
+             "print(json.dumps({'precision': resolve_precision(None, 'cpu'), "
+             "'aten': torch.backends.cpu.get_cpu_capability(), "
+             "'onednn_bf16': bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}))")
+    env = {**os.environ, **ISA_HOLDS.get(isa, {})}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, env=env)
+    probed = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout.strip() else {}
+    holds = " ".join(f"{key}={value}" for key, value in ISA_HOLDS.get(isa, {}).items()) or "none"
+    return (f"# CPU: {model}; flags: {' '.join(shown) or 'none of avx2/avx512'}\n"
+            f"# ISA: {isa} (holds: {holds}); ATen {probed.get('aten', '?')}, oneDNN native bf16 "
+            f"{probed.get('onednn_bf16', '?')}; default precision resolves to {probed.get('precision', '?')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,7 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--T", type=int, help="time steps (with --B: one size instead of the default two)")
     parser.add_argument("--B", type=int, help="batch size")
-    parser.add_argument("--ways", nargs="+", choices=WAYS + ABLATIONS, default=list(WAYS))
+    parser.add_argument("--ways", nargs="+", choices=WAYS + ABLATIONS, default=None,
+                        help=f"default: all of {', '.join(WAYS)}; with --isa avx2: {', '.join(AVX2_WAYS)}")
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native",
+                        help="avx2: hold oneDNN and ATen to AVX2 and build the loops for x86-64-v3 in every way, "
+                             "as on a CPU without AVX-512 (and without native bf16)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2; 1 with --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps (default 5; 1 with --quick)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (benchmarks/README.md)")
@@ -266,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.repeats = args.repeats if args.repeats is not None else (1 if args.quick else 5)
+    args.ways = args.ways or list(AVX2_WAYS if args.isa == "avx2" else WAYS)
 
     if args.worker:
         if args.T is None or args.B is None:
@@ -277,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.T is None) != (args.B is None):
         parser.error("give --T and --B together")
     sizes = ((args.T, args.B),) if args.T is not None else QUICK_SIZES if args.quick else DEFAULT_SIZES
+    print(machine_header(args.isa))
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {args.device}, "
           f"threads {args.threads or 'default'}, "
           f"warm-up {args.warmup}, repeats {args.repeats}; each way in its own process, sequentially; "

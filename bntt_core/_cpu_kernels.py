@@ -12,7 +12,8 @@ same order, in fp32, compiled without contraction into fused multiply-adds (-ffp
 the fp32 spikes equal the eager ones bit for bit. bf16 tensors are read and written as bf16 (round to
 nearest even) with all arithmetic in fp32; statistics are accumulated in fp64.
 
-Built on first use with the system C compiler (`cc -O3 -march=native`, about a second) into
+Built on first use with the system C compiler (`cc -O3 -march=native`, about a second; $BNTT_KERNEL_CFLAGS
+replaces -march=native, e.g. "-march=x86-64-v3" for AVX2 code on any x86 CPU) into
 ~/.cache/bntt_core (or $BNTT_KERNEL_CACHE) keyed by a hash of the source and the machine; if there is
 no compiler or the build fails, `available()` is False and the engine uses its eager PyTorch code,
 which computes the same thing. BNTT_NO_KERNELS=1 forces the eager code (for comparisons).
@@ -59,9 +60,10 @@ INLINE void st_f32(float* p, int64_t i, float v) { p[i] = v; }
 INLINE void st_bf16(bf16* p, int64_t i, float v) { p[i] = f2bf(v); }
 
 /* surrogate slopes, the same operations in the same order as bntt_core/surrogate.py.
-   triangle: p = α; fast_sigmoid: p = k; atan: p = (π/2)·α, p2 = α/2 */
+   triangle: p = α, α·max(0, 1 − |u/θ − 1|)/θ (the chain rule through u/θ); fast_sigmoid: p = k;
+   atan: p = (π/2)·α, p2 = α/2 */
 INLINE float slope_of(const int kind, float u, float th, float p, float p2) {
-    if (kind == 0) { float a = u / th; a = a - 1.0f; a = fabsf(a); a = 1.0f - a; a = a > 0.0f ? a : 0.0f; return p * a; }
+    if (kind == 0) { float a = u / th; a = a - 1.0f; a = fabsf(a); a = 1.0f - a; a = a > 0.0f ? a : 0.0f; a = p * a; return a / th; }
     if (kind == 1) { float a = u - th; a = fabsf(a); a = p * a; a = 1.0f + a; a = a * a; return 1.0f / a; }
     { float a = u - th; a = p * a; a = a * a; a = 1.0f + a; return p2 / a; }
 }
@@ -369,10 +371,17 @@ _library: ctypes.CDLL | None | bool = None  # None: not tried yet; False: unavai
 _I64, _INT, _FLOAT, _PTR = ctypes.c_int64, ctypes.c_int, ctypes.c_float, ctypes.c_void_p
 
 
+def target_flags() -> list[str]:
+    """The code-generation flags: $BNTT_KERNEL_CFLAGS (e.g. "-march=x86-64-v3", the AVX2 + FMA level of most
+    laptops, to measure that code on a newer CPU), else -march=native. The other flags are fixed: they
+    are what makes the loops bit-exact to the eager scan. Part of the cache key, so each builds once."""
+    return os.environ.get("BNTT_KERNEL_CFLAGS", "-march=native").split()
+
+
 def _build() -> ctypes.CDLL | bool:
     if os.environ.get("BNTT_NO_KERNELS"):
         return False
-    base = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=c11"]
+    base = ["-O3", *target_flags(), "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-std=c11"]
     for flags in ([*base, "-fopenmp"], base):  # without OpenMP the loops run on one thread
         key = hashlib.sha256((_SOURCE + " ".join(flags) + platform.machine() + platform.node()).encode()).hexdigest()[:16]
         cache = Path(os.environ.get("BNTT_KERNEL_CACHE", Path.home() / ".cache" / "bntt_core"))
@@ -463,8 +472,10 @@ def _ptr(t: torch.Tensor | None):
 
 def lif_forward(current: torch.Tensor, leak: float, threshold: float, hard: bool, surrogate: str,
                 keep_membrane: bool, scale: torch.Tensor | None = None, shift: torch.Tensor | None = None,
-                stats: dict | None = None):
+                stats: dict | None = None, spikes_out: torch.Tensor | None = None):
     """(spikes, σ'(U), pre-reset membrane or None), all in current's dtype and strides.
+
+    spikes_out: write the spikes there (a tensor like `current`, e.g. a buffer to reuse) instead of a new one.
 
     scale/shift [T, C] fp32: the input is normalised on the fly as y = x·scale + shift (BNTT).
     stats (a dict, filled in; needs scale, and current [T, B, C] or [T, B, C, H, W]): what recording needs,
@@ -472,7 +483,7 @@ def lif_forward(current: torch.Tensor, leak: float, threshold: float, hard: bool
     "spike_counts" fp64 [T] ([T, B, C]) or [T, H, W] (spikes per step and position, over batch and channels)."""
     per_step, segment, rows = layout(current)
     steps, channels = current.shape[0], current.shape[2] if current.dim() >= 3 else 1
-    spikes = torch.empty_like(current)
+    spikes = torch.empty_like(current) if spikes_out is None else _checked_out(spikes_out, current)
     slope = torch.empty_like(current)
     membrane = torch.empty_like(current) if keep_membrane else None
     positions = 1
@@ -498,8 +509,10 @@ def lif_forward(current: torch.Tensor, leak: float, threshold: float, hard: bool
 
 
 def lif_backward(grad_spikes: torch.Tensor, slope: torch.Tensor, spikes: torch.Tensor | None, leak: float,
-                 hard: bool, *, out_dtype: torch.dtype, x: torch.Tensor | None = None):
-    """∂L/∂current (out_dtype, slope's strides); with x, also the fp64 sums [2, T, C] of g and g·x."""
+                 hard: bool, *, out_dtype: torch.dtype, x: torch.Tensor | None = None,
+                 out: torch.Tensor | None = None):
+    """∂L/∂current (out_dtype, slope's strides); with x, also the fp64 sums [2, T, C] of g and g·x.
+    out: a buffer like slope (dtype out_dtype) to write ∂L/∂current into, distinct from every input."""
     per_step, segment, rows = layout(slope)
     steps, channels = slope.shape[0], slope.shape[2] if slope.dim() >= 3 else 1
     if slope.dtype == torch.float32:
@@ -515,7 +528,7 @@ def lif_backward(grad_spikes: torch.Tensor, slope: torch.Tensor, spikes: torch.T
         name = "lif_backward_bf16_fp32out"
     if grad_spikes.stride() != slope.stride():
         grad_spikes = _like(grad_spikes, slope)
-    grad = torch.empty_like(slope, dtype=out_dtype)
+    grad = torch.empty_like(slope, dtype=out_dtype) if out is None else _checked_out(out, slope, out_dtype)
     function = _fn(name, [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _INT, _I64, _FLOAT, _INT, _PTR, _PTR])
     sums = _run(function, per_step // segment if segment else 0,
                 lambda a, b, s: (grad_spikes.data_ptr(), slope.data_ptr(), _ptr(spikes), grad.data_ptr(), steps,
@@ -535,11 +548,12 @@ def channel_sums(x: torch.Tensor) -> torch.Tensor:
 
 
 def bn_grad_input(grad_y: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, a: torch.Tensor,
-                  b: torch.Tensor) -> torch.Tensor:
-    """g_x = g_y·scale + x·a + b per (t, c) in x's dtype and strides; g_y (fp32, or bf16 with bf16 x) has x's strides."""
+                  b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """g_x = g_y·scale + x·a + b per (t, c) in x's dtype and strides; g_y (fp32, or bf16 with bf16 x) has x's strides.
+    out: a buffer like x to write g_x into, distinct from g_y and x."""
     per_step, segment, rows = layout(x)
     steps, channels = x.shape[0], x.shape[2]
-    grad = torch.empty_like(x)
+    grad = torch.empty_like(x) if out is None else _checked_out(out, x)
     name = f"bn_grad_input_{_TYPES[x.dtype]}" + ("_gybf16" if grad_y.dtype == torch.bfloat16 else "")
     function = _fn(name, [_PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _INT, _I64,
                                                           _PTR, _PTR, _PTR])
@@ -548,6 +562,15 @@ def bn_grad_input(grad_y: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, a:
          lambda s0, s1, _s: (grad_y.data_ptr(), x.data_ptr(), grad.data_ptr(), steps, per_step, segment, s0, s1,
                              int(rows), channels, scale.data_ptr(), a.data_ptr(), b.data_ptr()))
     return grad
+
+
+def _checked_out(out: torch.Tensor, template: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """`out` if it can stand for torch.empty_like(template, dtype=dtype): same shape, strides, dtype, device."""
+    if (out.shape != template.shape or out.stride() != template.stride() or out.device != template.device
+            or out.dtype != (dtype or template.dtype)):
+        raise ValueError(f"output buffer {tuple(out.shape)}/{out.stride()}/{out.dtype} does not match "
+                         f"{tuple(template.shape)}/{template.stride()}/{dtype or template.dtype}")
+    return out
 
 
 def _like(values: torch.Tensor, template: torch.Tensor) -> torch.Tensor:

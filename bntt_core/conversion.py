@@ -43,6 +43,7 @@ from torch import nn
 
 from bntt_core.models import ANNNet, ModelSpec, SpikingNet
 from bntt_core.recording import default_batch_size
+from bntt_core.step import resolve_precision, run_precision
 
 METHOD = "threshold balancing (Sengupta et al. 2019): BN folded into the weights, IF neurons (leak 1.0), " \
          "soft reset, θ_l = max input current of layer l over the calibration images and all T steps, " \
@@ -180,9 +181,12 @@ def convert_model(ann: ANNNet, calibration_images: torch.Tensor, *, steps: int =
 def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *, steps: int | None = None,
                 calibration_images: int | torch.Tensor = DEFAULT_CALIBRATION_IMAGES, seed: int = 0,
                 device: str | None = None, eval_images: int | None = None, batch_size: int | None = None,
-                data_dir: str | None = None,
+                data_dir: str | None = None, precision: str | None = None,
                 progress: Callable[[float, str], None] | None = None) -> ConversionResult:
     """Convert the ANN run at `ann_run_path` into a new run directory `out_path` (kind "converted").
+
+    precision: of the converted run's test pass (None: the ANN run's own where this device computes it
+    natively, else fp32; `bntt_core.step.run_precision`); recorded as the converted run's precision_used.
 
     calibration_images: how many training images (a seeded, class-balanced subset) or normalised images
     [N, C, H, W]. The converted run's test accuracy is measured on the ANN run's test set (its subset,
@@ -200,7 +204,7 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
     if source.spec.spiking or not isinstance(source.model, ANNNet):
         raise ValueError(f"{ann_run_path} is a spiking run; conversion starts from an ANN twin "
                          f"(train one with spiking=False, e.g. `bntt train --ann`)")
-    train_values = dict(source.config.get("train") or {})
+    train_values = training.stored_train_values(source.config.get("train"))  # calibrates on what the ANN trained on
     data_values = source.config["data"]
     config = training.TrainConfig.from_dict(
         {k: v for k, v in train_values.items() if k in training.TrainConfig.__dataclass_fields__})
@@ -227,8 +231,10 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
                            batch_size=batch_size, progress=progress)
     eval_seed = training.derive_seed(config.seed, "test")
     eval_batch = int(batch_size or min(config.eval_batch_size, default_batch_size(steps, result.model)))
+    precision = (resolve_precision(precision, torch_device) if precision
+                 else run_precision(config.to_dict(), torch_device))
     by_step = training.accuracy_by_step(result.model, test_set, info, seed=eval_seed, batch_size=eval_batch,
-                                        precision=config.precision, device=torch_device)
+                                        precision=precision, device=torch_device)
     conversion = {
         "source_run": str(Path(ann_run_path).resolve()),
         "source_test_accuracy": source.test_accuracy,
@@ -244,7 +250,8 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
     # "train": the source ANN's settings with the converted model's, so that `bntt evaluate` finds the same
     # test set, Poisson seed and eval batch size (nothing was trained: see "conversion" for provenance)
     train_section = {**config.to_dict(), "num_steps": steps, "eval_batch_size": eval_batch, "spiking": True,
-                     "norm": "none", "leak": 1.0, "threshold": 1.0, "reset": "soft", "preset": None}
+                     "norm": "none", "leak": 1.0, "threshold": 1.0, "reset": "soft", "preset": None,
+                     "precision_used": precision}
     result_section = {"test_accuracy": float(by_step[-1]), "epochs_done": 0, "wall_seconds": round(result.seconds, 3),
                       "num_test_images": len(test_set)}
     run_config = runs.make_config(kind="converted", spec=result.model.spec, data=data_values, train=train_section,

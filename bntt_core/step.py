@@ -17,12 +17,83 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PRECISIONS = ("fp32", "bf16")
-# bf16 autocast for the synapses with the membrane, the BNTT statistics and the spike decision in fp32:
-# on the 2-core AVX-512-BF16 dev CPU it makes a VGG9 step several times faster than fp32 (oneDNN bf16
-# convolutions) at no measured accuracy cost (benchmarks/README.md); on CUDA it is the usual
-# mixed-precision mode. precision="fp32" is the exact mode the engine tests check.
-DEFAULT_PRECISION = "bf16"
+PRECISIONS = ("auto", "fp32", "bf16")
+# "auto" = bf16 autocast where the device computes bf16 natively, else fp32 (`resolve_precision`).
+# bf16 autocast (synapses in bf16; membrane, BNTT statistics and spike decision in fp32) makes a VGG9 step
+# ~2.7x faster than fp32 on an AVX-512-BF16 CPU at no measured accuracy cost, but on a CPU without native
+# bf16 (AVX2 only, like most laptops) oneDNN emulates it and the same step is 4-14x SLOWER than fp32
+# (benchmarks/README.md). So the hardware decides; precision="fp32" is the exact mode the engine tests check.
+DEFAULT_PRECISION = "auto"
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) that still include native bf16 instructions
+_BF16_ISA_CAPS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10", "ALL", "DEFAULT")
+
+
+class SlowPrecisionWarning(UserWarning):
+    """bf16 was asked for on a device that only emulates it (slower than fp32)."""
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo ("flags" on x86, "Features" on ARM); empty elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+_native_bf16_cache: dict[str, bool] = {}
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether `device` computes bf16 natively: CUDA with bf16 support; a CPU with AVX512_BF16 or AMX-BF16
+    (or ARM's bf16) that oneDNN is allowed to use (ONEDNN_MAX_CPU_ISA=AVX2 turns it off, as on a laptop)."""
+    device = torch.device(device)
+    key = str(device.type)
+    if key not in _native_bf16_cache:
+        if device.type == "cuda":
+            _native_bf16_cache[key] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        elif device.type == "cpu":
+            flags = cpu_flags()
+            cap = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "ALL")).upper()
+            try:
+                onednn_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            except (AttributeError, RuntimeError):
+                onednn_bf16 = False
+            _native_bf16_cache[key] = (onednn_bf16 and bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+                                       and cap.startswith(_BF16_ISA_CAPS))
+        else:  # mps and others: fp32, the safe choice
+            _native_bf16_cache[key] = False
+    return _native_bf16_cache[key]
+
+
+_warned_slow: set[str] = set()
+
+
+def resolve_precision(precision: str | None, device: torch.device | str = "cpu") -> str:
+    """The precision a step actually runs in on `device`: "fp32" or "bf16".
+
+    None or "auto" → "bf16" where `native_bf16(device)`, else "fp32". An explicit "bf16" on a device that
+    only emulates it is honoured, with one warning per process that it will be slow. Unknown → ValueError.
+    """
+    precision = precision or DEFAULT_PRECISION
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {list(PRECISIONS)}")
+    device = torch.device(device)
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "bf16" and not native_bf16(device) and device.type not in _warned_slow:
+        _warned_slow.add(device.type)
+        import warnings
+
+        warnings.warn(f"precision bf16 on this {device.type} is emulated (no native bf16: AVX512_BF16/AMX on a "
+                      "CPU, bf16 support on a GPU), which is several times SLOWER than fp32; leave the "
+                      "precision at auto (or say fp32) unless you need bf16's numbers", SlowPrecisionWarning,
+                      stacklevel=3)
+    return precision
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 _allocator_tuned = False
@@ -48,11 +119,23 @@ def keep_freed_memory_for_reuse() -> bool:
     return _allocator_tuned
 
 
+def run_precision(train_values: dict | None, device: torch.device | str = "cpu") -> str:
+    """The precision to evaluate a stored run in on `device` ("fp32" | "bf16").
+
+    The one the run trained and measured its accuracy in (train section: "precision_used", else
+    "precision"), so that its recorded numbers reproduce exactly — except bf16 on a device that only
+    emulates it, where fp32 is used (several times faster; results may differ by bf16 rounding)."""
+    values = train_values or {}
+    used = values.get("precision_used") or values.get("precision") or DEFAULT_PRECISION
+    if used == "bf16" and not native_bf16(device):
+        return "fp32"
+    return resolve_precision(used, device)
+
+
 def autocast(device: torch.device, precision: str | None):
-    """Autocast context for `precision` (None → the default); fp32 is a no-op context."""
-    precision = precision or DEFAULT_PRECISION
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {list(PRECISIONS)}")
+    """Autocast context for `precision` (None → the default, "auto": see `resolve_precision`); fp32 is a
+    no-op context."""
+    precision = resolve_precision(precision, device)
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
