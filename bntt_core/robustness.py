@@ -1,10 +1,16 @@
 """Robustness (paper §4.7, Fig 8): accuracy under Gaussian noise and under FGSM, on clean [0, 1] pixels.
 
-Both attacks act on the pixels BEFORE normalisation (SPEC): x̃ = clip(x + δ, 0, 1), then (x̃ − mean)/std.
+Both attacks act on the pixels BEFORE normalisation (SPEC): x̃ = x + δ, then (x̃ − mean)/std.
 
-Gaussian noise (Fig 8A): δ = σ·z, z ~ N(0, 1) per pixel. One pass per σ. The SAME z (seeded with
-`seed + 1`) and the SAME Poisson draws (seeded with `seed`) are used for every σ (common random
-numbers), so σ = 0 reproduces the clean accuracy exactly and the curve is not jagged by resampling.
+Gaussian noise (Fig 8A): δ = σ·z, z ~ N(0, 1) per pixel, σ in [0, 1] pixel units. One pass per σ. The
+SAME z (seeded with `seed + 1`) and the SAME Poisson draws (seeded with `seed`) are used for every σ
+and every mode (common random numbers), so σ = 0 reproduces the clean accuracy exactly and the curve
+is not jagged by resampling. Modes (NOISE_MODES; docs/DEPARTURES.md):
+  * "unclipped" (default): x + σ·z, NOT clipped — the paper adds the noise "to the clean input image".
+  * "clipped": clip(x + σ·z, 0, 1) — what this package did before (and how the shipped runs' noise
+    tables were computed). Clipping is not zero-mean: dark pixels can only go up and bright ones only
+    down, so it shifts the input's mean, which BNTT's per-step running means are sensitive to.
+  * "shift": x + σ, no randomness and no clipping — a pure brightness shift that isolates that effect.
 
 FGSM (Fig 8B): δ = ε·sign(∇_x L(x, y)), L the cross-entropy of the model's output. The gradient is
 computed ONCE per sample (one forward + backward with the model in eval mode) and reused for every ε;
@@ -23,11 +29,12 @@ each ε then costs one evaluation pass. ε = 0 reproduces the clean accuracy exa
     bit-identical to the draw. ∇_x then flows through the normalisation to the pixels. Direct-coded
     SNNs need no straight-through: the analog image enters the first layer.
 
-    acc = noise_accuracy(model, pixels, labels, [0, 0.1, 0.2], mean=info.mean, std=info.std)
+    acc = noise_accuracy(model, pixels, labels, [0, 0.1, 0.2], mean=info.mean, std=info.std)   # unclipped
+    acc = noise_accuracy(model, pixels, labels, [0, 0.1, 0.2], mean=info.mean, std=info.std, mode="clipped")
     acc = fgsm_accuracy(model, pixels, labels, [0, 2/255, 8/255], mean=info.mean, std=info.std)
 
 `pixels`: uint8 [N, C, H, W] (÷255) or float in [0, 1]. Both return DataFrames (sigma|epsilon, accuracy,
-correct, n). Run the tests: .venv/bin/python -m pytest tests/test_robustness.py -q
+correct, n; noise also `mode`). Run the tests: .venv/bin/python -m pytest tests/test_robustness.py -q
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ from bntt_core.recording import default_batch_size
 from bntt_core.step import autocast
 
 ENCODER_GRADS = ("linear", "clipped")
+NOISE_MODES = ("unclipped", "clipped", "shift")  # see the module docstring
+DEFAULT_NOISE_MODE = "unclipped"  # the paper's: Gaussian noise added to the clean image, no clipping
 NOISE_SEED_OFFSET = 1  # z for Gaussian noise
 ATTACK_SEED_OFFSET = 2  # the Poisson draw of the FGSM gradient pass
 
@@ -111,6 +120,26 @@ def _count_correct(model: nn.Module, batches: Callable[[int, int], torch.Tensor]
     return correct
 
 
+def check_noise_mode(mode: str) -> str:
+    """`mode` if it is one of NOISE_MODES, else a ValueError that lists them."""
+    if mode not in NOISE_MODES:
+        raise ValueError(f"unknown noise mode {mode!r}; choose one of {', '.join(NOISE_MODES)}")
+    return mode
+
+
+def perturb_noise(clean: torch.Tensor, sigma: float, mode: str = DEFAULT_NOISE_MODE,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """The noisy pixels of clean pixels [B, C, H, W] in [0, 1] for noise strength `sigma` (pixel units):
+    x + σ·z ("unclipped"), clip(x + σ·z, 0, 1) ("clipped") or x + σ ("shift": no z drawn, `generator`
+    untouched). z ~ N(0, 1) is drawn from `generator` with the pixels' shape."""
+    check_noise_mode(mode)
+    if mode == "shift":
+        return clean + float(sigma)
+    z = torch.randn(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+    noisy = clean + float(sigma) * z
+    return noisy.clamp_(0.0, 1.0) if mode == "clipped" else noisy
+
+
 def evaluate_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0,
                       batch_size: int | None = None, precision: str | None = None) -> float:
     """Accuracy of an SNN or ANN on normalised images, one pass, Poisson seeded with `seed`."""
@@ -128,9 +157,12 @@ def evaluate_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tens
 
 def noise_accuracy(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, sigmas: Sequence[float], *,
                    mean: Sequence[float], std: Sequence[float], seed: int = 0, batch_size: int | None = None,
-                   precision: str | None = None,
+                   precision: str | None = None, mode: str = DEFAULT_NOISE_MODE,
                    progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
-    """Accuracy with Gaussian noise of std σ on the clean pixels (clipped to [0, 1]), one pass per σ."""
+    """Accuracy with Gaussian noise of std σ on the clean pixels, one pass per σ: `mode` "unclipped"
+    (default, the paper's), "clipped" (to [0, 1]) or "shift" (x + σ, no noise). Columns sigma,
+    accuracy, correct, n, mode."""
+    check_noise_mode(mode)
     sigmas = _check(pixels, labels, sigmas, "noise")
     normalize = Normalizer(tuple(mean), tuple(std))
     batch_size = int(batch_size or default_batch_size(getattr(model, "num_steps", 1), model))
@@ -144,16 +176,15 @@ def noise_accuracy(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor,
 
             def noisy(begin: int, end: int, sigma=sigma, noise_gen=noise_gen) -> torch.Tensor:
                 clean = to_unit(pixels[begin:end]).to(device)  # [B, C, H, W] in [0, 1]
-                z = torch.randn(clean.shape, generator=noise_gen, device=device, dtype=clean.dtype)
-                return normalize((clean + sigma * z).clamp_(0.0, 1.0))
+                return normalize(perturb_noise(clean, sigma, mode, noise_gen))
 
             correct = _count_correct(model, noisy, labels, seed=seed, batch_size=batch_size, precision=precision)
-            rows.append((sigma, correct / labels.shape[0], correct, labels.shape[0]))
+            rows.append((sigma, correct / labels.shape[0], correct, labels.shape[0], mode))
             if progress is not None:
-                progress((index + 1) / len(sigmas), f"noise σ = {sigma:g}")
+                progress((index + 1) / len(sigmas), f"noise ({mode}) σ = {sigma:g}")
     finally:
         model.train(was_training)
-    return pd.DataFrame(rows, columns=["sigma", "accuracy", "correct", "n"])
+    return pd.DataFrame(rows, columns=["sigma", "accuracy", "correct", "n", "mode"])
 
 
 def straight_through_poisson(x: torch.Tensor, num_steps: int, rescale: float, generator: torch.Generator | None,

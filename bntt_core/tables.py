@@ -30,7 +30,23 @@ TABLES: dict[str, tuple[str, ...]] = {
     # ours, not the paper's: per-sample dynamic exit (stop a sample once its running prediction is
     # confident); one row per confidence level
     "dynamic_exit": ("confidence", "mean_exit_step", "accuracy", "steps_saved"),
-    # Fig 8A: Gaussian noise of std sigma on the clean [0, 1] pixels, clipped, then normalised
+    # early exit without the test set (SPEC "Early exit"; bntt_core.early_exit.exit_summary), one row per
+    # rule: "paper" (τ = 0.1) and "validation" (τ chosen on the run's held-out validation slice: the
+    # earliest exit losing ≤ 1 point there, then applied to the test set) for BNTT runs; "truncation"
+    # for runs without γ: the plain network cut at a BNTT run's exit step (step_rule: whose rule,
+    # source_run: which run). accuracy / full_accuracy: test accuracy at exit_step / at T (fractions),
+    # accuracy_change = their difference; validation_* the same on the validation slice. A row that
+    # cannot be computed (a run without a validation slice) has available = False and the reason. Also
+    # written: step_rule, source_run, threshold_low/high, full_accuracy, validation_accuracy,
+    # full_validation_accuracy, validation_accuracy_change, validation_images. Runs analysed before it
+    # existed lack the file: readers treat it as missing (bntt analyze RUN --tables early_exit_summary
+    # derives it from accuracy_by_step and gamma_mean without inference when the run has no slice)
+    "early_exit_summary": ("rule", "threshold", "exit_step", "num_steps", "steps_saved", "accuracy",
+                           "accuracy_change", "available", "reason"),
+    # Fig 8A: Gaussian noise of std sigma (pixel units) on the clean [0, 1] pixels, then normalised; one
+    # curve per `mode` (unclipped | clipped | shift, bntt_core.robustness.NOISE_MODES). `mode` is written by
+    # every new analysis but not required: a table without it predates the modes and was computed
+    # clipped (noise_table() reads it so)
     "noise": ("sigma", "accuracy"),
     # Fig 8B: FGSM in pixel space, SNN-crafted for SNNs (BPTT through the surrogate and the encoder)
     "fgsm": ("epsilon", "accuracy"),
@@ -47,3 +63,40 @@ def table_file(name: str) -> str:
     if name not in TABLES:
         raise ValueError(f"unknown analysis table {name!r}; known: {sorted(TABLES)}")
     return f"{name}.csv"
+
+
+# ------------------------------------------------------------------------------ noise modes
+NOISE_MODE_COLUMN = "mode"
+LEGACY_NOISE_MODE = "clipped"  # noise tables written before the modes existed clipped the noisy pixels
+NOISE_MODE_ORDER = ("unclipped", "clipped", "shift")  # = bntt_core.robustness.NOISE_MODES (no torch import here)
+
+
+def noise_table(df, mode: str | None = None):
+    """A noise table with its `mode` column (LEGACY_NOISE_MODE where the table has none), optionally only
+    the rows of `mode`. The one place that reads old tables: every consumer goes through it."""
+    out = df.copy()
+    if NOISE_MODE_COLUMN not in out.columns:
+        out[NOISE_MODE_COLUMN] = LEGACY_NOISE_MODE
+    else:
+        out[NOISE_MODE_COLUMN] = out[NOISE_MODE_COLUMN].fillna(LEGACY_NOISE_MODE).astype(str)
+    if mode is not None:
+        out = out[out[NOISE_MODE_COLUMN] == mode].reset_index(drop=True)
+    return out
+
+
+def noise_modes(df) -> list[str]:
+    """The modes a noise table holds, in NOISE_MODE_ORDER (then any unknown ones as found)."""
+    found = list(dict.fromkeys(noise_table(df)[NOISE_MODE_COLUMN]))
+    return [m for m in NOISE_MODE_ORDER if m in found] + [m for m in found if m not in NOISE_MODE_ORDER]
+
+
+def common_noise_mode(tables) -> str | None:
+    """The mode every table in `tables` (an iterable of noise tables) holds, preferring the order of
+    NOISE_MODE_ORDER (unclipped, the paper's, first); None when they share none."""
+    shared = None
+    for df in tables:
+        modes = set(noise_modes(df))
+        shared = modes if shared is None else shared & modes
+    if not shared:
+        return None
+    return next((m for m in NOISE_MODE_ORDER if m in shared), sorted(shared)[0])

@@ -17,6 +17,7 @@ from bntt_core.robustness import (
     fgsm_accuracy,
     fgsm_signs,
     noise_accuracy,
+    perturb_noise,
     straight_through_poisson,
 )
 
@@ -129,12 +130,12 @@ def test_noise_zero_is_clean_and_large_noise_hurts(snn, test_set):
 
 
 def test_noise_is_on_clipped_pixels_then_normalised(ann, test_set):
-    """What reaches the model is (clip(x + σz, 0, 1) − mean)/std: inside the normalised pixel range."""
+    """mode="clipped": what reaches the model is (clip(x + σz, 0, 1) − mean)/std: inside the normalised pixel range."""
     pixels, labels = test_set
     seen = []
     handle = ann.blocks[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
     try:
-        noise_accuracy(ann, pixels, labels, [0.0, 2.0], mean=MEAN, std=STD, batch_size=192)
+        noise_accuracy(ann, pixels, labels, [0.0, 2.0], mean=MEAN, std=STD, batch_size=192, mode="clipped")
     finally:
         handle.remove()
     clean, noisy = seen  # one batch per σ, [192, 1, 8, 8]
@@ -142,6 +143,73 @@ def test_noise_is_on_clipped_pixels_then_normalised(ann, test_set):
     assert torch.allclose(clean, NORMALIZE(pixels.float() / 255))
     assert noisy.min() == pytest.approx(low) and noisy.max() == pytest.approx(high)  # clipped, then normalised
     assert ((noisy == noisy.min()) | (noisy == noisy.max())).float().mean() > 0.5  # σ = 2 saturates most pixels
+
+
+def _model_inputs(model, pixels, labels, sigmas, **options) -> list[torch.Tensor]:
+    """What the first block receives, one tensor per σ (one batch of all the images each)."""
+    seen = []
+    handle = model.blocks[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
+    try:
+        table = noise_accuracy(model, pixels, labels, sigmas, mean=MEAN, std=STD, batch_size=len(labels), **options)
+    finally:
+        handle.remove()
+    return seen, table
+
+
+def test_noise_is_unclipped_by_default(ann, test_set):
+    """The paper's noise: (x + σz − mean)/std, not clipped; the same z as the clipped mode (seed + 1)."""
+    pixels, labels = test_set
+    (_, unclipped), table = _model_inputs(ann, pixels, labels, [0.0, 0.5], seed=4)
+    assert table["mode"].tolist() == ["unclipped", "unclipped"]
+    clean = pixels.float() / 255
+    z = torch.randn(clean.shape, generator=torch.Generator().manual_seed(4 + 1))
+    assert torch.allclose(unclipped, NORMALIZE(clean + 0.5 * z), atol=1e-6)
+    low, high = (0 - MEAN[0]) / STD[0], (1 - MEAN[0]) / STD[0]
+    assert unclipped.min() < low - 0.5 and unclipped.max() > high + 0.5  # beyond [0, 1] pixels
+    (_, clipped), _ = _model_inputs(ann, pixels, labels, [0.0, 0.5], seed=4, mode="clipped")
+    assert torch.allclose(clipped, NORMALIZE((clean + 0.5 * z).clamp(0, 1)), atol=1e-6)  # the old behaviour
+
+
+def test_clipped_mode_equals_the_old_clipped_noise(snn, test_set):
+    """mode="clipped" counts exactly what the pre-mode code did: clip(x + σ·z, 0, 1), z from seed + 1, the
+    Poisson draws from seed (re-implemented here as it was, in fp32)."""
+    pixels, labels = test_set
+    sigmas = [0.0, 0.3]
+    table = noise_accuracy(snn, pixels, labels, sigmas, mean=MEAN, std=STD, seed=2, batch_size=64, mode="clipped",
+                           precision="fp32")
+    for sigma, correct in zip(sigmas, table["correct"], strict=True):
+        noise_gen = torch.Generator().manual_seed(3)
+        poisson = torch.Generator().manual_seed(2)
+        expected = 0
+        with torch.inference_mode():
+            for begin in range(0, len(labels), 64):
+                clean = pixels[begin:begin + 64].float() / 255
+                z = torch.randn(clean.shape, generator=noise_gen)
+                logits = snn(NORMALIZE((clean + sigma * z).clamp(0, 1)), generator=poisson)
+                expected += int((logits.argmax(1) == labels[begin:begin + 64]).sum())
+        assert correct == expected
+
+
+def test_shift_mode_is_a_deterministic_brightness_shift(ann, test_set):
+    pixels, labels = test_set
+    (clean, shifted), table = _model_inputs(ann, pixels, labels, [0.0, 0.25], seed=0, mode="shift")
+    assert torch.allclose(shifted, NORMALIZE(pixels.float() / 255 + 0.25), atol=1e-6)  # x + σ, no clipping
+    assert torch.allclose(shifted - clean, torch.full_like(clean, 0.25 / STD[0]), atol=1e-5)
+    _, again = _model_inputs(ann, pixels, labels, [0.0, 0.25], seed=99, mode="shift")
+    assert again["accuracy"].tolist() == table["accuracy"].tolist()  # no randomness (the ANN draws no Poisson)
+    x = torch.rand(2, 1, 3, 3)
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    assert torch.equal(perturb_noise(x, 0.1, "shift", generator), x + 0.1)
+    assert torch.equal(generator.get_state(), state)  # shift draws nothing
+
+
+def test_unknown_noise_mode_is_refused(snn, test_set):
+    pixels, labels = test_set
+    with pytest.raises(ValueError, match="unknown noise mode 'blur'; choose one of unclipped, clipped, shift"):
+        noise_accuracy(snn, pixels, labels, [0.1], mean=MEAN, std=STD, mode="blur")
+    with pytest.raises(ValueError, match="unknown noise mode"):
+        perturb_noise(torch.zeros(1, 1, 2, 2), 0.1, "gaussian")
 
 
 def test_straight_through_value_and_gradient():

@@ -12,9 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from bntt_core import explore
+from bntt_core.tables import common_noise_mode
 from dashboard import state
 
-METHOD_ORDER = ("bntt", "bn", "ln", "none", "ann", "converted")
+METHOD_ORDER = ("bntt", "bn", "bn-joint", "tdbn", "tebn", "ln", "none", "ann", "converted")
 
 st.title("Compare")
 st.caption("BNTT vs standard BN vs no normalisation vs LayerNorm vs the ANN vs ANN→SNN conversion: "
@@ -67,7 +68,10 @@ SUMMARY_TABLES = ("accuracy_by_step", "spike_rate", "energy", "noise", "fgsm", "
 run_data = {c.name: {"summary": c.summary,
                      "tables": {name: state.table(c, name) for name in SUMMARY_TABLES if name in c.tables}}
             for c in runs}
-summary = explore.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=threshold)
+noise_mode = common_noise_mode(data["tables"]["noise"] for data in run_data.values() if "noise" in data["tables"])
+summary = explore.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=threshold, noise_mode=noise_mode)
+groups = explore.seed_groups({c.name: c.summary for c in runs})
+verdicts = explore.method_verdicts(summary, groups)
 
 summary_tab, steps_tab, spikes_tab, robust_tab = st.tabs(
     ["Summary", "Accuracy by step", "Spikes and energy", "Robustness"], key="compare_section", on_change="rerun")
@@ -79,6 +83,18 @@ if summary_tab.open:
             state.show_figure(state.figure("compare_figure", summary, drawable), summary, key="compare_summary",
                               file_stem="compare_summary")
         st.dataframe(summary, hide_index=True, key="compare_summary_table")
+        if noise_mode is not None:
+            st.caption(f"noise_auc: the `{noise_mode}` noise curve (the mode every chosen run has; "
+                       "a table computed before the noise modes is clipped).")
+        st.subheader("Verdicts")
+        st.caption("Runs of one method on one dataset, architecture and T are its seeds. Methods are ranked by "
+                   "their mean over seeds (± sample std); **tie** when the gap to the next is within the larger "
+                   "std, **one seed** when a method has a single run (the difference is raw, not a verdict). "
+                   "'>' ahead, '≈' tie, '?' one seed.")
+        if len(verdicts):
+            st.dataframe(verdicts, hide_index=True, key="compare_verdicts_table")
+        else:
+            st.info("Choose runs of at least two methods to compare them.")
 
 if steps_tab.open:
     with steps_tab:

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+from bntt_core.tables import NOISE_MODE_ORDER, noise_modes
 from dashboard import state
 
+NOISE_MODE_HELP = {
+    "unclipped": "x + σ·z, not clipped: the paper's Fig 8A (the default for new analyses)",
+    "clipped": "clip(x + σ·z, 0, 1): how the shipped runs were analysed; clipping shifts the input's mean",
+    "shift": "x + σ, no noise: a pure brightness shift, the mean shift that hurts BNTT's per-step running means",
+}
+
 st.title("Robustness")
-st.caption("Noise and attacks act on the clean [0, 1] pixels, which are then normalised; the SNN attack "
+st.caption("Noise and attacks act on the clean [0, 1] pixels, which are then normalised; noise σ is in pixel "
+           "units and, as in the paper, not clipped unless the noise mode says so. The SNN attack "
            "takes its gradient by backpropagation through time through the surrogate and the encoder.")
 
 cards = [c for c in state.list_runs() if c.ok]
@@ -47,8 +55,22 @@ if curves_tab.open:
             elif not noise:
                 st.info("Choose at least one run.")
             else:
-                state.show_figure(state.figure("robustness_figure", noise, "noise"), noise, key="robustness_noise",
-                                  file_stem="robustness_noise")
+                present = {name: noise_modes(df) for name, df in noise.items()}
+                offered = [m for m in NOISE_MODE_ORDER if any(m in modes for modes in present.values())]
+                state.keep_choice("robustness_noise_modes", offered, offered, multi=True)
+                modes = st.multiselect("Noise mode", offered, key="robustness_noise_modes",
+                                       help=" · ".join(f"{m}: {NOISE_MODE_HELP[m]}" for m in offered))
+                lacking = [f"{name} ({', '.join(m for m in modes if m not in have)})"
+                           for name, have in present.items() if any(m not in have for m in modes)]
+                if lacking:
+                    st.caption("No curve for: " + "; ".join(lacking) + ". Tables computed before the noise modes "
+                               "are clipped; `bntt analyze RUN --noise-mode unclipped,clipped,shift` adds the others.")
+                shown = {name: df for name, df in noise.items() if any(m in present[name] for m in modes)}
+                if not modes or not shown:
+                    st.info("Choose a noise mode that the chosen runs have.")
+                else:
+                    state.show_figure(state.figure("robustness_figure", shown, "noise", modes=tuple(modes)), shown,
+                                      key="robustness_noise", file_stem="robustness_noise")
         with right:
             fgsm = chosen_tables("fgsm", "robustness_fgsm_runs", "Runs (FGSM)")
             if fgsm is None:
@@ -79,6 +101,8 @@ if image_tab.open:
             size = state.test_set_size(first)
             index = int(st.number_input("Test image", 0, size - 1, 0, 1, key="robustness_image"))
             sigma = st.slider("Noise σ (pixels)", 0.0, 1.0, 0.2, 0.01, key="robustness_sigma")
+            noise_mode = st.selectbox("Noise mode", list(NOISE_MODE_ORDER), key="robustness_image_noise_mode",
+                                      help=" · ".join(f"{m}: {text}" for m, text in NOISE_MODE_HELP.items()))
             epsilon = st.slider("FGSM ε (pixels)", 0.0, 0.3, 0.05, 0.005, key="robustness_epsilon")
             seed = int(st.number_input("Seed (noise and Poisson)", 0, 10_000, 0, key="robustness_seed"))
             state.keep_choice("robustness_attacked", chosen, chosen[0])
@@ -87,12 +111,14 @@ if image_tab.open:
             st.info(f"{dataset} holds event frames, not images: there are no pixels to add noise to or attack.")
             st.stop()
         result = state.perturbation_predictions([same_data[name] for name in chosen], index=index, sigma=sigma,
-                                                epsilon=epsilon, seed=seed)
+                                                epsilon=epsilon, seed=seed, noise_mode=noise_mode)
         with images:
             panels = st.columns(3)
             panels[0].image(result["clean"], caption=f"clean (label: {result['predictions']['label'].iloc[0]})",
                             width="stretch", clamp=True)
-            panels[1].image(result["noisy"], caption=f"Gaussian noise σ = {sigma:g}", width="stretch", clamp=True)
+            panels[1].image(result["noisy"], caption=(f"brightness shift + {sigma:g}" if noise_mode == "shift" else
+                                                      f"Gaussian noise σ = {sigma:g} ({noise_mode})"),
+                            width="stretch", clamp=True)
             panels[2].image(result["adversarial"][attacked], caption=f"FGSM ε = {epsilon:g} against {attacked}",
                             width="stretch", clamp=True)
             predictions = result["predictions"]
