@@ -17,6 +17,14 @@ accuracy–latency curve (mean exit step over the samples). Also computed from t
     early_exit_curve(rec.correct_by_step, gm, threshold_grid(gm))   # threshold, exit_step, accuracy, ...
     dynamic_exit_curve(rec.predictions, rec.confidence, rec.labels)
 
+Without the test set (SPEC: report τ = 0.1; choose any other τ on held-out training data; compare with
+truncating a network without BNTT at the same step) — the early_exit_summary table:
+
+    exit_summary(gm, test_by_step, validation_by_step)     # rows "paper" (τ 0.1), "validation" (chosen there)
+    choose_threshold(validation_by_step, gm)                # earliest exit losing ≤ 1 point on validation
+    truncation_summary(by_step_of_a_bn_run, {"bntt": summary})   # rows "truncation" at those steps
+    exit_comparison("bntt", summary, {"bn": by_step})       # both, for a figure or a table
+
 Run the tests: .venv/bin/python -m pytest tests/test_early_exit.py -q
 """
 
@@ -204,3 +212,200 @@ def dynamic_exit_curve(predictions, confidence, labels,
         rows.append((float(level), mean_exit, float(correct.double().mean()), steps - mean_exit, stable_steps, steps))
     return pd.DataFrame(rows, columns=["confidence", "mean_exit_step", "accuracy", "steps_saved",
                                        "stable_steps", "num_steps"])
+
+
+# ------------------------------------------------------------- the exit summary (issue 15: no test set)
+PAPER_THRESHOLD = 0.1  # the paper's τ (Fig 4: exit at t = 20 of 25 on CIFAR-10 VGG9)
+MAX_VALIDATION_LOSS = 0.01  # τ on the validation slice: the earliest exit losing ≤ 1 point there
+SUMMARY_RULES = ("paper", "validation", "truncation")
+SUMMARY_COLUMNS = ("rule", "step_rule", "source_run", "threshold", "threshold_low", "threshold_high", "exit_step",
+                   "num_steps", "steps_saved", "accuracy", "full_accuracy", "accuracy_change", "validation_accuracy",
+                   "full_validation_accuracy", "validation_accuracy_change", "validation_images", "available",
+                   "reason")
+
+
+def accuracy_at_step(accuracy_by_step: pd.DataFrame, step: int) -> float:
+    """A run's test accuracy after `step` steps, read from its accuracy_by_step table (t, accuracy): the
+    prediction from the output accumulated up to `step`, i.e. the network plainly truncated there."""
+    missing = {"t", "accuracy"} - set(accuracy_by_step.columns)
+    if missing:
+        raise ValueError(f"an accuracy_by_step table needs columns t, accuracy; missing {sorted(missing)}")
+    by_t = accuracy_by_step.set_index(accuracy_by_step["t"].astype(int))["accuracy"]
+    if int(step) not in by_t.index:
+        raise ValueError(f"step {step} is outside the run's steps 1..{int(by_t.index.max()) if len(by_t) else 0}")
+    return float(by_t.loc[int(step)])
+
+
+def _by_step_array(values) -> np.ndarray:
+    """Per-step accuracy [T] from a list/array or an accuracy_by_step table."""
+    if isinstance(values, pd.DataFrame):
+        return values.sort_values("t")["accuracy"].to_numpy(dtype=np.float64)
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if array.size == 0:
+        raise ValueError("per-step accuracy is empty")
+    return array
+
+
+def choose_threshold(validation_by_step, gamma_mean: pd.DataFrame, max_loss: float = MAX_VALIDATION_LOSS,
+                     thresholds: Sequence[float] | np.ndarray | None = None) -> dict:
+    """The τ of the earliest exit step whose validation accuracy is at most `max_loss` (a fraction: 0.01 =
+    1 point) below the full-T validation accuracy. The rule gives that step for an interval of τ; the
+    middle of the grid points in it is returned as `threshold` (with threshold_low/high), so a rounding of
+    γ does not flip it. Keys: threshold, threshold_low, threshold_high, exit_step, validation_accuracy,
+    full_validation_accuracy."""
+    accuracy = _by_step_array(validation_by_step)
+    grid = threshold_grid(gamma_mean) if thresholds is None else np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    steps = exit_steps(gamma_mean, grid)
+    if _gamma_matrix(gamma_mean).shape[1] != accuracy.size:
+        raise ValueError(f"γ covers T = {_gamma_matrix(gamma_mean).shape[1]} steps but the validation accuracy "
+                         f"covers {accuracy.size}")
+    full = float(accuracy[-1])
+    ok = accuracy[steps - 1] >= full - float(max_loss) - 1e-12
+    if not ok.any():  # only when the grid cannot reach T (a custom grid): take its latest exit
+        ok = steps == steps.max()
+    chosen = int(steps[ok].min())
+    interval = grid[steps == chosen]
+    low, high = float(interval.min()), float(interval.max())
+    return {"threshold": (low + high) / 2.0, "threshold_low": low, "threshold_high": high, "exit_step": chosen,
+            "validation_accuracy": float(accuracy[chosen - 1]), "full_validation_accuracy": full}
+
+
+def _row(**values) -> dict:
+    row = dict.fromkeys(SUMMARY_COLUMNS, np.nan)
+    row.update(values)
+    return row
+
+
+def exit_summary(gamma_mean: pd.DataFrame, test_by_step, validation_by_step=None, *,
+                 validation_unavailable: str | None = None, validation_images: int = 0, run: str = "",
+                 paper_threshold: float = PAPER_THRESHOLD, max_loss: float = MAX_VALIDATION_LOSS) -> pd.DataFrame:
+    """The early_exit_summary rows of a BNTT run (columns SUMMARY_COLUMNS):
+
+    * rule "paper": τ = 0.1, its exit step, the test accuracy there and its change vs all T steps;
+    * rule "validation": τ chosen on the held-out validation slice (`choose_threshold`), then applied to
+      the test set; without per-step validation accuracy the row is available = False with the reason
+      (`validation_unavailable`): never a fallback to the test set.
+    Accuracies are fractions; accuracy_change = accuracy at the exit − accuracy at T.
+    """
+    test = _by_step_array(test_by_step)
+    total = int(test.size)
+    full = float(test[-1])
+    validation = None if validation_by_step is None else _by_step_array(validation_by_step)
+    paper_step = exit_step_from_gamma_mean(gamma_mean, paper_threshold)
+    paper = _row(rule="paper", step_rule="paper", source_run=run, threshold=float(paper_threshold),
+                 threshold_low=float(paper_threshold), threshold_high=float(paper_threshold), exit_step=paper_step,
+                 num_steps=total, steps_saved=total - paper_step, accuracy=float(test[paper_step - 1]),
+                 full_accuracy=full, accuracy_change=float(test[paper_step - 1]) - full,
+                 validation_images=int(validation_images), available=True, reason="")
+    if validation is not None:
+        paper.update(validation_accuracy=float(validation[paper_step - 1]), full_validation_accuracy=float(validation[-1]),
+                     validation_accuracy_change=float(validation[paper_step - 1] - validation[-1]))
+        chosen = choose_threshold(validation, gamma_mean, max_loss)
+        step = chosen["exit_step"]
+        chosen_row = _row(rule="validation", step_rule="validation", source_run=run, **chosen, num_steps=total,
+                          steps_saved=total - step, accuracy=float(test[step - 1]), full_accuracy=full,
+                          accuracy_change=float(test[step - 1]) - full,
+                          validation_accuracy_change=chosen["validation_accuracy"] - chosen["full_validation_accuracy"],
+                          validation_images=int(validation_images), available=True, reason="")
+    else:
+        chosen_row = _row(rule="validation", step_rule="validation", source_run=run, num_steps=total,
+                          full_accuracy=full, validation_images=0, available=False,
+                          reason=validation_unavailable or "no per-step accuracy on a validation slice was given")
+    return pd.DataFrame([paper, chosen_row], columns=list(SUMMARY_COLUMNS))
+
+
+def truncation_summary(test_by_step: pd.DataFrame, sources: dict[str, pd.DataFrame], *,
+                       no_source_reason: str | None = None) -> pd.DataFrame:
+    """The early_exit_summary rows of a run WITHOUT BNTT γ: plain truncation at the exit steps that BNTT
+    runs chose (the baseline the γ rule must beat, SPEC "Early exit").
+
+    `sources`: {BNTT run name: its early_exit_summary}; one row (rule "truncation") per available
+    paper/validation row of each, with step_rule and source_run saying where the step came from, the
+    threshold the BNTT run used, and this run's test accuracy at that step (`accuracy_at_step`). A source
+    with another T gives an unavailable row (a step is another share of the budget there); no source at
+    all gives one unavailable row with `no_source_reason`.
+    """
+    by_step = test_by_step.sort_values("t")
+    total = int(by_step["t"].max())
+    full = accuracy_at_step(by_step, total)
+    rows = []
+    for source, summary in sources.items():
+        for item in summary.itertuples(index=False):
+            if item.rule not in ("paper", "validation") or not _truthy(item.available):
+                continue
+            base = dict(rule="truncation", step_rule=item.rule, source_run=source, threshold=item.threshold,
+                        threshold_low=item.threshold_low, threshold_high=item.threshold_high, num_steps=total,
+                        full_accuracy=full)
+            if int(item.num_steps) != total:
+                rows.append(_row(**base, available=False,
+                                 reason=f"{source} has T = {int(item.num_steps)}, this run T = {total}: "
+                                        f"its exit step is another share of the steps here"))
+                continue
+            step = int(item.exit_step)
+            accuracy = accuracy_at_step(by_step, step)
+            rows.append(_row(**base, exit_step=step, steps_saved=total - step, accuracy=accuracy,
+                             accuracy_change=accuracy - full, available=True, reason=""))
+    if not rows:
+        rows.append(_row(rule="truncation", step_rule="", source_run="", num_steps=total, full_accuracy=full,
+                         available=False, reason=no_source_reason or "no BNTT run to take the exit step from"))
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def _truthy(value) -> bool:
+    """`available` as read back from a CSV (bool, or the strings True/False)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value) and not (isinstance(value, float) and np.isnan(value))
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """An early_exit_summary as read from its CSV, with `available` as bool and `reason` as text (the one
+    place that normalises it; views and notebooks go through it)."""
+    out = df.copy()
+    for column in SUMMARY_COLUMNS:
+        if column not in out.columns:
+            out[column] = np.nan
+    out["available"] = [_truthy(v) for v in out["available"]]
+    for column in ("reason", "step_rule", "source_run", "rule"):
+        out[column] = [("" if pd.isna(value) else str(value)) for value in out[column]]
+    return out
+
+
+def exit_comparison(bntt_run: str, summary: pd.DataFrame, others: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One BNTT run's summary (paper and validation rows) followed by the truncation baseline of every run
+    in `others` ({name: accuracy_by_step}) at its exit steps; a `run` column says whose row it is."""
+    own = summary_table(summary)
+    own = own[own["rule"].isin(("paper", "validation"))]
+    frames = [own.assign(run=bntt_run)]
+    for name, by_step in others.items():
+        frames.append(truncation_summary(by_step, {bntt_run: own}).assign(run=name))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["run", *SUMMARY_COLUMNS]]
+
+
+def describe_exit_rules(comparison: pd.DataFrame) -> list[str]:
+    """One line per row of an `exit_comparison` (or a summary): what each rule chose and what it cost on
+    the test set, unavailable rows with their reason, and whether the γ rule beat plain truncation."""
+    table = summary_table(comparison)
+    if "run" not in table.columns:
+        table["run"] = table["source_run"]
+    names = {"paper": "paper τ = 0.1", "validation": "τ chosen on the validation slice"}
+    lines, own = [], {}
+    for row in table.itertuples(index=False):
+        rule = names.get(row.rule, f"truncated at the {names.get(row.step_rule, row.step_rule)} step")
+        if not row.available:
+            lines.append(f"{row.run}: {rule}: unavailable — {row.reason}")
+            continue
+        text = (f"{row.run}: {rule}: exit at t = {int(row.exit_step)} of {int(row.num_steps)} "
+                f"({int(row.steps_saved)} steps saved), test accuracy {100 * row.accuracy:.2f}% "
+                f"({100 * row.accuracy_change:+.2f} pts vs all steps)")
+        if row.rule == "validation":
+            text += (f"; τ = {row.threshold:.3g}, validation {100 * row.validation_accuracy_change:+.2f} pts on "
+                     f"{int(row.validation_images)} held-out images")
+        if row.rule in names:
+            own[row.rule] = row.accuracy
+        elif row.step_rule in own:
+            margin = 100 * (own[row.step_rule] - row.accuracy)
+            text += f" → the γ rule is {'ahead' if margin > 0 else 'not ahead'} by {margin:+.2f} pts"
+        lines.append(text)
+    return lines

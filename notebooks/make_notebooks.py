@@ -130,7 +130,7 @@ heatmap
 """),
         md("## Where each layer peaks"),
         code("""
-verdict = nbs.verdict_spike_activity(activity, bntt_label=nbs.label("bntt"))
+verdict = nbs.verdict_spike_activity(activity, bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs))
 verdict
 """),
         md("""
@@ -155,20 +155,24 @@ def fig3() -> tuple[list[dict], list[str]]:
         md("""
 # Fig 3 — why one BN for all time steps does not fit: the BN input over time
 
-**What the paper claims.** In a VGG9 SNN trained with a standard BatchNorm (one set of statistics and
-one γ shared by all steps), the input of the BN layer at layer 5 is distributed differently at
+**What the paper claims.** In a VGG9 SNN trained with a standard BatchNorm (one BatchNorm called at
+every step: one γ and one stored running mean/variance for all steps), the input of the BN layer at
+layer 5 is distributed differently at
 t = 1, 10 and 20, and its mean drifts over the steps. A single running mean/variance, stored once and
 used at every step at inference, therefore matches none of the steps well. This is the paper's
 motivation (§3.2) for giving every time step its own statistics and its own γ — BNTT.
 
 **How this notebook tests it.** It reads the `bn_input` table (mean and std of the norm's input per
-layer and step, plus the one stored running mean of a shared-BN run) and `bn_input_hist` (histograms
-per step) of the run trained with standard BN, and measures how far each step's mean lies from the
-stored running mean.
+layer and step, plus the one stored running mean of a run with a single BN for all steps) and
+`bn_input_hist` (histograms per step) of the run trained with standard BN, and measures how far each
+step's mean lies from the stored running mean. The shipped run (`fmnist-vgg5-bn`) predates the paper's
+per-step BN in this package: it is `bn-joint` (training statistics over all T·B at once,
+docs/DEPARTURES.md), which stores the same kind of single running mean that inference uses at every
+step; a QUICK stand-in, or a run trained with `--norm bn`, is the paper's BN.
 """),
         code(IMPORTS),
         parameters("""
-RUN_DIRS = {"bn": nbs.SHIPPED["bn"]}   # trained with standard BN (one statistic shared over time)
+RUN_DIRS = {"bn": nbs.SHIPPED["bn"]}   # a run with ONE stored running mean: norm bn (the paper's) or bn-joint (shipped)
 QUICK = False
 OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
 LAYER = None    # None picks conv5 (layer 5 in the paper) if present, else the deepest conv layer
@@ -232,20 +236,29 @@ threshold and applies the exit rule; from `accuracy_by_step` (accuracy of the ou
 each step) and `early_exit` (the rule over a fine threshold grid) it draws Fig 7 and finds the largest
 saving that costs under one point of accuracy. It also shows our per-sample dynamic exit, which is
 **not in the paper**, beside the paper's rule.
+
+That best saving is read off the **test** curve, as Fig 7 plots it. SPEC's rule for a deployable τ:
+report the paper's τ = 0.1, choose any other τ on held-out training data, never on the test set, and
+compare with simply truncating a network without BNTT at the same step. The run's `early_exit_summary`
+does exactly that (τ = 0.1; τ chosen on the run's validation slice; truncation of the `BASELINES`),
+and the last figure shows the three side by side. Runs trained before the validation slice existed
+(the shipped ones) report the validation τ as unavailable, with the reason.
 """),
         code(IMPORTS),
         parameters("""
-RUN_DIRS = {"bntt": nbs.SHIPPED["bntt"]}
+RUN_DIRS = {"bntt": nbs.SHIPPED["bntt"], "bn": nbs.SHIPPED["bn"], "none": nbs.SHIPPED["none"]}
 QUICK = False
 OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+BASELINES = ["bn", "none"]   # runs without BNTT γ (same data and T), truncated at the BNTT run's exit steps
 THRESHOLD = 0.1          # γ threshold of the paper in Fig 4
 MAX_DROP_POINTS = 1.0    # "marginal" accuracy loss for the best-saving search, in percentage points
 """),
         md(QUICK_NOTE),
         code("""
 runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK,
-                       tables=["gamma_mean", "accuracy_by_step", "early_exit", "dynamic_exit"])
+                       tables=["gamma_mean", "accuracy_by_step", "early_exit", "dynamic_exit", "early_exit_summary"])
 gamma_mean = nbs.table(runs, "bntt", "gamma_mean")
+exit_rules = nbs.table(runs, "bntt", "early_exit_summary")  # paper τ = 0.1 and τ chosen on validation
 accuracy_by_step = nbs.table(runs, "bntt", "accuracy_by_step")
 early_exit = nbs.table(runs, "bntt", "early_exit")
 dynamic_exit = nbs.table(runs, "bntt", "dynamic_exit")
@@ -268,13 +281,31 @@ gamma_peaks = nbs.verdict_gamma(gamma_mean)
 ## Fig 7: accuracy and exit step as the threshold varies
 """),
         code("""
-fig7 = plots.early_exit_figure(early_exit, threshold=THRESHOLD)
+fig7 = plots.early_exit_figure(early_exit, threshold=THRESHOLD, summary=exit_rules)
 nbs.save_figure(fig7, "fig7_early_exit", early_exit, OUTPUT_DIR)
 fig7
 """),
         code("""
 exit_summary = nbs.verdict_early_exit(gamma_mean, accuracy_by_step, early_exit, THRESHOLD,
                                       max_drop_points=MAX_DROP_POINTS)
+"""),
+        md("""
+## τ without the test set, against plain truncation
+
+Three numbers per run, from `early_exit_summary`: (a) the paper's τ = 0.1; (b) the τ of the earliest
+exit that loses ≤ 1 point on the run's **validation slice** (training images held out by `bntt train`),
+then applied to the test set; (c) each baseline without BNTT γ simply cut off at those steps. The γ rule
+earns its keep only where it beats (c).
+"""),
+        code("""
+from bntt_core.early_exit import describe_exit_rules, exit_comparison
+
+baselines = {nbs.label(role): nbs.table(runs, role, "accuracy_by_step") for role in BASELINES if role in runs}
+comparison = exit_comparison(nbs.label("bntt"), exit_rules, baselines)
+print("\\n".join(describe_exit_rules(comparison)))
+fig_rules = plots.early_exit_comparison_figure({nbs.label("bntt"): accuracy_by_step, **baselines}, comparison)
+nbs.save_figure(fig_rules, "fig7_exit_rules", comparison, OUTPUT_DIR)
+fig_rules
 """),
         md("""
 ## Accuracy by step, and per-sample dynamic exit (ours, not in the paper)
@@ -307,9 +338,13 @@ All numbers are printed above, computed from the BNTT run named under "runs used
   show the paper's t = 20 of 25 result at this threshold.
 - **Fig 7's trade-off**: the "largest saving under … point" line is the best the rule does here; the
   paper's ~20% saving at a marginal cost holds if the "→ early exit saves ≥ 20%" line says yes.
+  That search reads the test curve; the deployable numbers are the "τ without the test set" lines:
+  the paper's τ = 0.1, the validation τ (or why there is none), and whether the γ rule is ahead of
+  each truncated baseline at the same step.
 """),
     ]
-    return cells, ["fig4_gamma_mean", "fig7_early_exit", "fig7_accuracy_by_step", "fig7_dynamic_exit_ours"]
+    return cells, ["fig4_gamma_mean", "fig7_early_exit", "fig7_exit_rules", "fig7_accuracy_by_step",
+                   "fig7_dynamic_exit_ours"]
 
 
 def fig5() -> tuple[list[dict], list[str]]:
@@ -348,14 +383,16 @@ nbs.save_figure(fig, "fig5_spike_rate", rates, OUTPUT_DIR)
 fig
 """),
         code("""
-per_layer = nbs.verdict_spike_rate(rates, bntt_label=nbs.label("bntt"))
+per_layer = nbs.verdict_spike_rate(rates, bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs))
 per_layer
 """),
         md("""
 ## What this run shows
 
-The table lists every layer's rate for each run and which run is sparsest there; the "→ BNTT is the
-sparsest run in k of n layers" line is the verdict. The paper's claim holds here if k = n. Keep the
+The table lists every layer's rate for each run and which run is sparsest there; the "BNTT is the
+sparsest run in k of n layers" line counts layers, and the "→ BNTT against the others" line compares
+the mean rates (mean ± std over seeds; "tie" within the spread, "one seed" when a method has a single
+run, which is a raw difference and not a verdict). The paper's claim holds here if k = n. Keep the
 step counts in mind when reading it (printed under "runs used"): the conversion run's rate is summed
 over many more steps than the trained SNNs', which is part of the paper's point.
 """),
@@ -440,10 +477,13 @@ ties to its few time steps. (B) Under FGSM (the SNN attack is SNN-crafted: the g
 BPTT through the SNN with the surrogate), both SNNs are more robust than the ANN, and **BNTT is the
 most robust**.
 
-**How this notebook tests it.** It reads the `noise` table (accuracy against σ; noise on the [0, 1]
-pixels, clipped, then normalised) of the ANN, converted, no-norm and BNTT runs, and the `fgsm` table
-(accuracy against ε, in pixel units) of the ANN, no-norm and BNTT runs, and ranks the runs by their
-mean accuracy over each grid.
+**How this notebook tests it.** It reads the `noise` table (accuracy against σ, in pixel units; noise
+added to the [0, 1] pixels, then normalised) of the ANN, converted, no-norm and BNTT runs, and the
+`fgsm` table (accuracy against ε, in pixel units) of the ANN, no-norm and BNTT runs, and ranks the runs
+by their mean accuracy over each grid. The noise table holds one curve per **noise mode**: `unclipped`
+(the paper's: x + σz, not clipped), `clipped` (to [0, 1]; how the shipped runs were analysed, and what
+a table without a mode column means) and, on request, `shift` (x + σ, no noise: the mean shift that
+clipping causes, to which BNTT's per-step running means are sensitive). See docs/DEPARTURES.md.
 """),
         code(IMPORTS),
         parameters("""
@@ -456,6 +496,7 @@ RUN_DIRS = {
 QUICK = False
 OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
 FGSM_ROLES = ["ann", "none", "bntt"]   # the runs Fig 8B of the paper compares (no conversion)
+NOISE_MODE = ""                        # the noise curve ranked; empty: the mode every run has, unclipped first
 """),
         md(QUICK_NOTE),
         code("""
@@ -470,7 +511,8 @@ nbs.save_figure(fig_noise, "fig8a_noise", noise, OUTPUT_DIR)
 fig_noise
 """),
         code("""
-noise_ranking = nbs.verdict_robustness(noise, "sigma", bntt_label=nbs.label("bntt"))
+noise_ranking = nbs.verdict_robustness(noise, "sigma", bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs),
+                                       mode=NOISE_MODE)
 """),
         md("## (B) FGSM"),
         code("""
@@ -479,15 +521,17 @@ nbs.save_figure(fig_fgsm, "fig8b_fgsm", fgsm, OUTPUT_DIR)
 fig_fgsm
 """),
         code("""
-fgsm_ranking = nbs.verdict_robustness(fgsm, "epsilon", bntt_label=nbs.label("bntt"))
+fgsm_ranking = nbs.verdict_robustness(fgsm, "epsilon", bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs))
 """),
         md("""
 ## What this run shows
 
 Each ranking above orders the runs by their mean accuracy over the σ (or ε) grid — a single number
 for the area under each curve — and prints the clean accuracy and the accuracy at the strongest
-setting. The paper's claim holds here for noise or FGSM when the "→ most robust here" line names
-BNTT. Compare clean accuracies too: a run that starts lower has less to lose, so a flat curve from a
+setting. The methods are then compared with one rule (mean ± std over the seeds present; "tie" when
+the gap is within the spread; "one seed" when a method has a single run — the shipped runs are one
+seed each, so their gaps are raw differences, not verdicts). The paper's claim holds here for noise or
+FGSM when the "→ most robust here" line names BNTT ahead of the next method. Compare clean accuracies too: a run that starts lower has less to lose, so a flat curve from a
 low start is not the same as robustness. The noise and attack settings (grid, test subset, seed) are
 in each run's `analysis/meta.json`.
 """),
@@ -503,8 +547,8 @@ def table1_table5() -> tuple[list[dict], list[str]]:
 **What the paper claims.** Table 1 (CIFAR-10, VGG9): BNTT reaches **90.5% with T = 25** steps (90.3%
 with early exit at T = 20), the surrogate-gradient baseline without normalisation **88.7% but with 100
 steps**, ANN→SNN conversion **91.2% with 1000 steps**; on CIFAR-100 (66.6%, T = 30) and Tiny-ImageNet
-(57.8%, T = 30) the baseline does not converge at all. A standard BN shared over time helps training
-but costs accuracy against BNTT. Table 5: on CIFAR-10 VGG9, Layer Normalisation is worse than BNTT
+(57.8%, T = 30) the baseline does not converge at all. A standard BN (one stored statistic for all
+steps) helps training but costs accuracy against BNTT. Table 5: on CIFAR-10 VGG9, Layer Normalisation is worse than BNTT
 (our copy of the paper has Table 5 only as an image; its text says BNTT "is more suitable" than LN).
 In short: at low T, **BNTT > BN > none**.
 
@@ -512,6 +556,8 @@ In short: at low T, **BNTT > BN > none**.
 none, the ANN twin and the converted ANN) and the CIFAR-10 runs side by side: test accuracy at the
 full T, accuracy by step, and the paper's numbers for reference. It cannot reproduce the paper's scale
 on a CPU; the comparison that matters is the ordering of the methods at equal architecture and T.
+The shipped BN runs are `bn-joint` (one BN with statistics over all T·B at once, trained before `bn`
+became the paper's per-step BN; docs/DEPARTURES.md), so they stand for BN in the verdicts below.
 """),
         code(IMPORTS),
         parameters("""
@@ -544,7 +590,7 @@ nbs.save_table(ablation_table, "table1_table5_ablation_accuracy", OUTPUT_DIR)
 ablation_table
 """),
         code("""
-nbs.verdict_accuracy(ablation_table, order=["bntt", "bn", "none"])
+nbs.verdict_accuracy(ablation_table, order=["bntt", "bn", "bn-joint", "none"])   # the shipped BN run is bn-joint
 nbs.verdict_accuracy(ablation_table, order=["bntt", "ln"])
 """),
         md("""
@@ -561,7 +607,7 @@ fig
         code("""
 cifar10_table = nbs.accuracy_summary(cifar10)
 nbs.save_table(cifar10_table, "table1_cifar10_accuracy", OUTPUT_DIR)
-nbs.verdict_accuracy(cifar10_table, order=["bntt", "bn", "none"])
+nbs.verdict_accuracy(cifar10_table, order=["bntt", "bn", "bn-joint", "none"])
 cifar10_table
 """),
         md("""
@@ -586,7 +632,11 @@ nbs.PAPER_NUMBERS
 
 The "ranked by test accuracy" lines list every run; the "→ bntt > bn > none holds here" and
 "→ bntt > ln" lines are the verdicts on the paper's ordering at equal architecture and T, for the
-ablation and for CIFAR-10. The absolute numbers are far from Table 1's — these are small networks
+ablation and for CIFAR-10: "yes" or "no" only when every gap exceeds the seed-to-seed spread (mean ±
+std over the seeds present), "tie" when a gap is within it, "one seed" when a method has a single run
+(the raw difference is printed, but it is not a verdict). To give a method several seeds, add roles
+that point at its other runs (e.g. `"bntt_seed1": "runs/seeds/fmnist-bntt-1"`): runs of one method
+are grouped by their `method` column. The absolute numbers are far from Table 1's — these are small networks
 trained for minutes on a CPU (epochs and minutes are in the tables) — so compare orderings, not
 percentages. The number of test images behind each accuracy is in the `test_images` column.
 """),
@@ -651,7 +701,8 @@ heatmap
 ## What this run shows
 
 The "→ bntt > none holds here" line is the verdict on the paper's claim that BNTT makes sequential
-MNIST trainable where the plain SNN struggles; the table gives both accuracies next to the paper's
+MNIST trainable where the plain SNN struggles ("one seed" when each method has a single run: the gap
+is then a raw difference, however large); the table gives both accuracies next to the paper's
 96.6%, with the epochs and training time behind them (the shipped runs are trained for far less than
 a GPU run would be). The γ heat map shows whether BNTT learnt different scales for different parts of
 the pixel sequence.
@@ -702,7 +753,7 @@ nbs.save_figure(fig, "energy_per_layer", energy, OUTPUT_DIR)
 fig
 """),
         code("""
-totals = nbs.verdict_energy(energy, bntt_label=nbs.label("bntt"))
+totals = nbs.verdict_energy(energy, bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs))
 totals
 """),
         md("## What BNTT's early exit adds"),
@@ -881,11 +932,14 @@ def w2() -> tuple[list[dict], list[str]]:
 A spike is a step function of the membrane potential: its derivative is zero everywhere except at the
 threshold, where it is infinite. Backpropagation through it would learn nothing. Surrogate-gradient
 training keeps the exact step in the forward pass and uses a smooth bump in its place in the backward
-pass; the paper uses a triangle of height α = 0.3 peaking at the threshold (§3.1):
+pass; the paper uses a triangle peaking at the threshold, α = 0.3 (§3.1):
 
 ```
-∂s/∂U ≈ α · max(0, 1 − |U/θ − 1|)
+∂s/∂U ≈ α · max(0, 1 − |U/θ − 1|) / θ
 ```
+
+The official code applies the triangle α·max(0, 1 − |x|) to x = U/θ − 1, so by the chain rule ∂s/∂U
+carries 1/θ: the bump has height α/θ (0.3 at the paper's θ = 1) and is zero outside 0 < U < 2θ.
 
 Then you train a small BNTT network on 8,000 MNIST digits (`mnist10k`, shipped with the package) in a
 few minutes on a CPU.
@@ -1048,8 +1102,9 @@ def w3() -> tuple[list[dict], list[str]]:
         md("""
 # Workshop 3 — why BatchNorm breaks across time, and what BNTT changes (≈ 30 min)
 
-A standard BatchNorm layer in an SNN computes ONE mean and variance over all steps of a batch during
-training, and stores ONE running mean/variance for inference. But the input of a spiking layer changes
+A standard BatchNorm layer in an SNN is one BatchNorm called at every step: in training it normalises
+each step with that step's batch statistics, but it stores ONE running mean/variance (and has ONE γ)
+for all steps, and inference uses that one statistic at every step. But the input of a spiking layer changes
 over time: little arrives at the first steps, more later, and then the activity may die down. BNTT
 (Batch Normalization Through Time) keeps a separate mean, variance **and scale γ_t** for every step:
 
@@ -1057,8 +1112,8 @@ over time: little arrives at the first steps, more later, and then the activity 
 BNTT_t(I) = γ_t · (I − μ_t) / sqrt(σ²_t + ε)
 ```
 
-You will see the mismatch on synthetic data, then train three small networks — no normalisation, BN
-shared over time, BNTT — and look at what BNTT's γ learnt.
+You will see the mismatch on synthetic data, then train three small networks — no normalisation,
+standard BN (`norm="bn"`, the paper's), BNTT — and look at what BNTT's γ learnt.
 """),
         code("""
 from bntt_core import explore, plots
@@ -1087,13 +1142,15 @@ fig
 """),
         md("""
 ### Exercise 1
-Try `drift="rising"` and a larger `spread_growth`. At which steps is shared BN's output furthest from
+Try `drift="rising"` and a larger `spread_growth`. At which steps is standard BN's output furthest from
 mean 0 / std 1, and why exactly there?
 """),
         solution("""
-# Solution: shared BN subtracts the AVERAGE mean over all steps, so its output is off by
-# (mean_t − average)/std: most at the first and last steps of a rising input, where the step's
-# mean is furthest from the average. BNTT subtracts each step's own mean and stays centred.
+# Solution: standard BN subtracts its ONE stored running mean at every step, an average over the
+# steps (updated in step order, so the later steps weigh a little more), so its output is off by
+# (mean_t − stored mean)/stored std: most at the first and last steps of a rising input, where the
+# step's mean is furthest from it; its std is below 1 early and above 1 late, as the spread grows.
+# BNTT subtracts each step's own mean and stays centred.
 rising = explore.bn_vs_bntt_demo(num_steps=10, drift="rising", spread_growth=2.0)
 rising[["t", "input_mean", "bn_running_mean", "bn_output_mean", "bntt_output_mean", "bn_output_std", "bntt_output_std"]].round(3)
 """),
@@ -1188,10 +1245,11 @@ ATTACK_IMAGES = 200    # test images for your own FGSM attack in Exercise 3
 """),
         code("""
 runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK,
-                       tables=["gamma_mean", "accuracy_by_step", "early_exit", "noise", "fgsm"])
+                       tables=["gamma_mean", "accuracy_by_step", "early_exit", "noise", "fgsm", "early_exit_summary"])
 gamma_mean = nbs.table(runs, "bntt", "gamma_mean")
 accuracy_by_step = nbs.table(runs, "bntt", "accuracy_by_step")
 early_exit = nbs.table(runs, "bntt", "early_exit")
+exit_rules = nbs.table(runs, "bntt", "early_exit_summary")  # paper τ = 0.1 and τ chosen on validation
 """),
         md("""
 ## 1. The exit rule
@@ -1219,7 +1277,7 @@ print("by hand:", by_hand, "| bntt_core:", plots.exit_step_from_gamma_mean(gamma
 ## 2. Trading accuracy for latency
 """),
         code("""
-fig = plots.early_exit_figure(early_exit, threshold=THRESHOLD)
+fig = plots.early_exit_figure(early_exit, threshold=THRESHOLD, summary=exit_rules)
 nbs.save_figure(fig, "w4_early_exit", early_exit, OUTPUT_DIR)
 fig
 """),
@@ -1232,9 +1290,28 @@ accuracy. Does this network save ≥ 20% of its steps at that cost, as the paper
 summary = nbs.verdict_early_exit(gamma_mean, accuracy_by_step, early_exit, THRESHOLD, max_drop_points=1.0)
 """),
         md("""
+### Choosing τ honestly
+The τ above was picked on the **test** curve, which flatters it. `bntt train` holds out a validation slice
+of the training images; the analysis picks τ there (the earliest exit losing ≤ 1 point) and only then
+looks at the test set. The figure puts that step and the paper's τ = 0.1 step next to the no-norm
+network simply cut off at the same steps — the baseline the γ rule has to beat. (The shipped runs
+predate the slice: their validation τ is reported as unavailable, with the reason.)
+"""),
+        code("""
+from bntt_core.early_exit import describe_exit_rules, exit_comparison
+
+baseline = {nbs.label("none"): nbs.table(runs, "none", "accuracy_by_step")}
+comparison = exit_comparison(nbs.label("bntt"), exit_rules, baseline)
+print("\\n".join(describe_exit_rules(comparison)))
+fig = plots.early_exit_comparison_figure({nbs.label("bntt"): accuracy_by_step, **baseline}, comparison)
+nbs.save_figure(fig, "w4_exit_rules", comparison, OUTPUT_DIR)
+fig
+"""),
+        md("""
 ## 3. Noise and FGSM
 
-Accuracy against Gaussian noise σ on the pixels, and against FGSM of strength ε (for the SNNs the
+Accuracy against Gaussian noise σ on the pixels (one line style per noise mode: `unclipped`, the
+paper's x + σz, solid; `clipped` to [0, 1], dashed), and against FGSM of strength ε (for the SNNs the
 gradient comes from backpropagation through time with the surrogate, straight through the Poisson
 encoder — the paper's "SNN-crafted" attack).
 """),
@@ -1273,7 +1350,7 @@ own[["epsilon", "accuracy"]].assign(transfer_from_none=transfer["accuracy"])
 - Robustness claims need the clean accuracy beside them: compare the curves' drops, not only their ends.
 """),
     ]
-    return cells, ["w4_gamma_mean", "w4_early_exit", "w4_noise", "w4_fgsm"]
+    return cells, ["w4_gamma_mean", "w4_early_exit", "w4_exit_rules", "w4_noise", "w4_fgsm"]
 
 
 NOTEBOOKS = {

@@ -1,6 +1,8 @@
 """Early exit view: a γ-threshold slider → the exit step (the paper's rule, SPEC "Early exit"), the
 accuracy there, and the steps and energy saved, marked on the Fig 7 curve; beside it the per-sample
-dynamic exit curve (ours, not the paper's).
+dynamic exit curve (ours, not the paper's). Below: τ chosen without the test set — the run's
+early_exit_summary (paper τ = 0.1; τ chosen on its validation slice, or why there is none) against the
+runs without BNTT γ on the same data and T truncated at those steps (`early_exit.exit_comparison`).
 
 Numbers from `bntt_core.explore.early_exit_summary` over the analysis tables; figures from
 `bntt_core.plots`. A page of `dashboard/app.py` (run `make run`).
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import explore
+from bntt_core import early_exit, explore
 from dashboard import state
 
 st.title("Early exit")
@@ -32,6 +34,8 @@ by_step = state.table(card, "accuracy_by_step")
 spikes = state.table(card, "spike_activity")
 energy = state.table(card, "energy")
 dynamic = state.table(card, "dynamic_exit")
+exit_summary = state.table(card, "early_exit_summary")  # None: analysed before the summary existed
+exit_summary = early_exit.summary_table(exit_summary) if exit_summary is not None else None
 stem = card.name.replace("/", "_")
 
 
@@ -54,8 +58,8 @@ def threshold_panel() -> None:
                          delta_color="off")
     else:
         bottom[1].metric("Energy saved", "n/a", help="needs the spike_activity and energy tables")
-    state.show_figure(state.figure("early_exit_figure", curve, threshold=threshold), curve, key="early_exit_fig7",
-                      file_stem=f"{stem}-early_exit")
+    state.show_figure(state.figure("early_exit_figure", curve, threshold=threshold, summary=exit_summary), curve,
+                      key="early_exit_fig7", file_stem=f"{stem}-early_exit")
 
 
 left, right = st.columns(2)
@@ -71,3 +75,47 @@ with right:  # independent of the threshold: drawn once, not on every slider mov
                           file_stem=f"{stem}-dynamic_exit")
     else:
         st.info("The per-sample exit table (dynamic_exit) has not been computed for this run.")
+
+
+def _points(change: float) -> str:
+    return f"{change * 100:+.2f} pts test accuracy vs all T steps"
+
+
+st.subheader("τ chosen without the test set, against plain truncation")
+st.caption("SPEC: report the paper's τ = 0.1; any other τ is chosen on held-out training data (here: the run's "
+           "validation slice, the earliest exit losing ≤ 1 point there), then applied to the test set; and the γ "
+           "rule must beat simply truncating a network without BNTT at the same step.")
+if exit_summary is None:
+    st.info(f"This run's analysis predates the early-exit summary. Compute it in the Runs view, or with "
+            f"`bntt analyze {card.path} --tables early_exit_summary` (no test pass when accuracy_by_step is there).")
+else:
+    rules = {row.rule: row for row in exit_summary.itertuples(index=False)}
+    left_metric, right_metric = st.columns(2)
+    paper = rules.get("paper")
+    if paper is not None and paper.available:
+        left_metric.metric("Paper τ = 0.1", f"t = {int(paper.exit_step)} of {int(paper.num_steps)}",
+                           delta=_points(paper.accuracy_change), delta_color="normal",
+                           help=f"test accuracy {paper.accuracy:.2%} at the exit, {paper.full_accuracy:.2%} at T")
+    chosen = rules.get("validation")
+    if chosen is not None and chosen.available:
+        right_metric.metric("τ chosen on the validation slice", f"t = {int(chosen.exit_step)} of {int(chosen.num_steps)}",
+                            delta=_points(chosen.accuracy_change), delta_color="normal",
+                            help=f"τ = {chosen.threshold:.3g} on {int(chosen.validation_images)} held-out training "
+                                 f"images: validation {chosen.validation_accuracy_change * 100:+.2f} pts")
+    else:
+        right_metric.metric("τ chosen on the validation slice", "unavailable")
+        st.caption(f"No validation τ: {chosen.reason if chosen is not None else 'not in the summary'}")
+    candidates = state.truncation_candidates(cards, card)
+    names = [c.name for c in candidates]
+    state.keep_choice("early_exit_baselines", names, names, multi=True)
+    picked = st.multiselect("Truncation baseline: runs without BNTT γ on the same dataset and T", names,
+                            key="early_exit_baselines")
+    others = {c.name: state.table(c, "accuracy_by_step") for c in candidates if c.name in picked}
+    comparison = early_exit.exit_comparison(card.name, exit_summary, others)
+    if not candidates:
+        st.caption("No run without BNTT on this dataset and T has been analysed yet: no truncation baseline.")
+    shown = comparison[["run", "rule", "step_rule", "threshold", "exit_step", "num_steps", "accuracy",
+                        "accuracy_change", "available", "reason"]]
+    st.dataframe(shown, hide_index=True, key="early_exit_summary_table")
+    state.show_figure(state.figure("early_exit_comparison_figure", {card.name: by_step, **others}, comparison),
+                      comparison, key="early_exit_compare", file_stem=f"{stem}-early_exit_comparison")
