@@ -53,6 +53,7 @@ listing every place looked at and how to get the data; corrupt data naming the f
 from __future__ import annotations
 
 import collections.abc
+import functools
 import gzip
 import hashlib
 import io
@@ -112,6 +113,7 @@ DVS_FRAMES = 20  # T = 20 for DVS-CIFAR10 (SPEC)
 DVS_SIZE = 48  # 128×128 sensor downsampled to 48×48 (divisible by 8 for VGG9's three poolings)
 DVS_SENSOR = (128, 128, 2)  # tonic.datasets.CIFAR10DVS.sensor_size: (x, y, polarity)
 DVS_TEST_FRACTION = 0.1  # 9,000 train / 1,000 test of the 10,000 recordings
+DEFAULT_TEST_FRACTION = 0.2  # image-folder without train/ + test/: share of each class held out for testing
 _CACHE_FORMAT = 1  # bump when the decoded-cache layout changes
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
@@ -274,7 +276,8 @@ def normalize(pixels: torch.Tensor, info: DataInfo) -> torch.Tensor:
     return (x - mean) / std
 
 
-def augment_batch(pixels: torch.Tensor, info: DataInfo, generator: torch.Generator | None) -> torch.Tensor:
+def augment_batch(pixels: torch.Tensor, info: DataInfo, generator: torch.Generator | None, *,
+                  padding: int | None = None) -> torch.Tensor:
     """Training augmentation on a whole batch at once, per `info.augment`.
 
     "crop": random crop back to H×W from the image zero-padded by 4 on every side (pixel value 0, as
@@ -295,7 +298,9 @@ def augment_batch(pixels: torch.Tensor, info: DataInfo, generator: torch.Generat
     draw_device = generator.device if generator is not None else torch.device("cpu")
     flat = pixels.reshape(batch, -1, height, width)  # [B, K, H, W], K = C (or T·C for event frames)
 
-    pad = CROP_PADDING
+    pad = CROP_PADDING if padding is None else int(padding)  # padding: scaled to small images (auto recipe)
+    if pad < 0:
+        raise ValueError(f"crop padding must be ≥ 0; got {pad}")
     padded = F.pad(flat, (pad, pad, pad, pad))  # [B, K, H + 2·pad, W + 2·pad], zeros around
     row_offsets = torch.randint(0, 2 * pad + 1, (batch,), generator=generator, device=draw_device).to(device)
     col_offsets = torch.randint(0, 2 * pad + 1, (batch,), generator=generator, device=draw_device).to(device)
@@ -503,7 +508,9 @@ _KINDS: dict[str, _Kind] = {
                          event=True),
     "image-folder": _Kind(None, None, None, None, "crop", None,
                           "pass data_dir= a folder (or .tar.gz) holding train/<class>/<images> and "
-                          "test/<class>/<images>, one sub-folder per class (or set BNTT_DATA_DIR to it)"),
+                          "test/<class>/<images>, one sub-folder per class (or set BNTT_DATA_DIR to it), or "
+                          "data_dir= a folder of class folders <class>/<images> (a seeded stratified test split "
+                          "of test_fraction is held out)"),
 }
 
 
@@ -520,19 +527,32 @@ def _download_requested(download: bool) -> bool:
 
 
 def load_data(name: str, *, data_dir: str | os.PathLike | None = None, seed: int = 0,
-              download: bool = False) -> tuple[ImageSet, ImageSet, DataInfo]:
+              download: bool = False, test_fraction: float = DEFAULT_TEST_FRACTION,
+              strict_images: bool = False) -> tuple[ImageSet, ImageSet, DataInfo]:
     """(train, test, info) for dataset `name` (one of KNOWN_DATASETS; see the module docstring).
 
     seed: the seed of the stratified split for datasets that have no official one (mnist10k,
-    fashion-mnist from the 70k npz, dvs-cifar10); datasets with an official split ignore it.
+    fashion-mnist from the 70k npz, dvs-cifar10, an image-folder of class folders); datasets with an
+    official split ignore it.
     download: fetch the dataset when it is found nowhere (also enabled by BNTT_DOWNLOAD=1).
-    Raises DataError when the data are missing (listing where it looked) or unreadable.
+    test_fraction (image-folder of class folders without train/ + test/ only): share of each class
+    held out as the test set. strict_images (image-folder only): an unreadable image is an error
+    instead of being skipped with one warning (named datasets are always strict).
+    Raises DataError when the data are missing (listing where it looked) or unreadable, and for an
+    image folder with fewer than two classes.
     """
     canonical = _canonical_name(name)
     kind = _KINDS[canonical]
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) \
+            or not 0.0 < float(test_fraction) < 1.0:
+        raise DataError(f"test fraction must be a number in (0, 1); got {test_fraction!r}")
     explicit = data_dir is not None
     roots = search_roots(data_dir)
-    sources = _SOURCE_BUILDERS[canonical](roots, explicit, int(seed))
+    builder = _SOURCE_BUILDERS[canonical]
+    if canonical == "image-folder":
+        builder = functools.partial(_image_folder_sources, test_fraction=float(test_fraction),
+                                    strict=bool(strict_images))
+    sources = builder(roots, explicit, int(seed))
     raw = None
     for source in sources:
         if source.present():
@@ -542,7 +562,7 @@ def load_data(name: str, *, data_dir: str | os.PathLike | None = None, seed: int
         download_root = _download_root(data_dir)
         if _download_requested(download) and canonical in _DOWNLOADERS:
             _DOWNLOADERS[canonical](download_root)
-            for source in _SOURCE_BUILDERS[canonical]([download_root], True, int(seed)):
+            for source in builder([download_root], True, int(seed)):
                 if source.present():
                     raw = source.read()
                     break
@@ -558,6 +578,9 @@ def _finish(canonical: str, kind: _Kind, raw: _Raw) -> tuple[ImageSet, ImageSet,
     class_names = tuple(raw.class_names)
     if kind.num_classes is not None and len(class_names) != kind.num_classes:
         raise DataError(f"{raw.source}: found {len(class_names)} classes, but {canonical} has {kind.num_classes}")
+    if len(class_names) < 2:
+        raise DataError(f"{raw.source}: found {len(class_names)} class ({', '.join(class_names) or 'none'}); a "
+                        f"classifier needs at least two, one sub-folder of images per class")
     if len(raw.train_labels) == 0 or len(raw.test_labels) == 0:
         raise DataError(f"{raw.source}: the {'train' if len(raw.train_labels) == 0 else 'test'} split is empty")
     for labels in (raw.train_labels, raw.test_labels):
@@ -847,37 +870,47 @@ class _ImageEntry:
 
 
 def _choose_geometry(entries: list[_ImageEntry], channels: int | None, size: int | None,
-                     train_count: int) -> tuple[int, int]:
-    """(channels, size): the fixed ones, or from the images' headers (see the module docstring)."""
+                     train_count: int, skipped: list[str] | None = None) -> tuple[int, int]:
+    """(channels, size): the fixed ones, or from the images' headers (see the module docstring).
+    skipped: None raises on an unreadable image; a list collects its name instead (and it is left out)."""
     if channels is not None and size is not None:
         return channels, size
     from PIL import Image
 
     sizes, modes = [], set()
-    for entry in entries:
+    for index, entry in enumerate(entries):
         try:
             with Image.open(entry.open()) as image:
-                sizes.append(image.size)
+                if index < train_count:
+                    sizes.append(image.size)
                 modes.add(image.mode)
         except Exception as exc:
-            raise DataError(f"cannot read image {entry.name}: {exc}") from exc
+            if skipped is None:
+                raise DataError(f"cannot read image {entry.name}: {exc}") from exc
+            skipped.append(entry.name)
+    if not sizes:
+        raise DataError(f"none of the {train_count} training images could be read (the first: {entries[0].name})"
+                        if entries else "no images to read")
     if channels is None:
         channels = 1 if modes <= _GREY_MODES else 3
     if size is None:
         if len(set(sizes)) == 1 and sizes[0][0] == sizes[0][1]:
             size = sizes[0][0]
         else:
-            size = int(np.median([min(w, h) for w, h in sizes[:train_count]]))
+            size = int(np.median([min(w, h) for w, h in sizes]))
     return channels, size
 
 
-def _decode_images(entries: list[_ImageEntry], channels: int, size: int, description: str) -> np.ndarray:
-    """uint8 [N, channels, size, size]: each image converted (L or RGB), centre-cropped to a square
-    and resized (bilinear) when it is not already size×size."""
+def _decode_images(entries: list[_ImageEntry], channels: int, size: int, description: str,
+                   skipped: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 [N, channels, size, size], read bool [N]): each image converted (L or RGB), centre-cropped
+    to a square and resized (bilinear) when it is not already size×size. An unreadable image raises a
+    DataError, or with a `skipped` list is named there and marked unread (its row left zero)."""
     from PIL import Image, ImageOps
 
     mode = "L" if channels == 1 else "RGB"
-    out = np.empty((len(entries), size, size, channels), dtype=np.uint8)  # [N, H, W, C], transposed at the end
+    out = np.zeros((len(entries), size, size, channels), dtype=np.uint8)  # [N, H, W, C], transposed at the end
+    read = np.ones(len(entries), dtype=bool)
     for index, entry in enumerate(_progress(entries, len(entries), description)):
         try:
             with Image.open(entry.open()) as image:
@@ -886,19 +919,45 @@ def _decode_images(entries: list[_ImageEntry], channels: int, size: int, descrip
                     image = ImageOps.fit(image, (size, size), method=Image.Resampling.BILINEAR)
                 array = np.asarray(image, dtype=np.uint8)
         except Exception as exc:
-            raise DataError(f"cannot read image {entry.name}: {exc}") from exc
+            if skipped is None:
+                raise DataError(f"cannot read image {entry.name}: {exc}") from exc
+            skipped.append(entry.name)
+            read[index] = False
+            continue
         out[index] = array.reshape(size, size, channels)
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))  # [N, H, W, C] → [N, C, H, W]
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2)), read  # [N, H, W, C] → [N, C, H, W]
 
 
 def _decode_split_entries(train: list[_ImageEntry], test: list[_ImageEntry], class_names: tuple[str, ...],
-                          channels: int | None, size: int | None, description: str) -> dict[str, np.ndarray]:
-    channels, size = _choose_geometry(train + test, channels, size, len(train))
-    images = _decode_images(train + test, channels, size, description)
+                          channels: int | None, size: int | None, description: str,
+                          strict: bool = True) -> dict[str, np.ndarray]:
+    """The decoded arrays of a train/test list of images. strict=False skips unreadable images (their
+    names go to the "skipped" array, reported by `_report_skipped`) instead of raising."""
+    skipped: list[str] | None = None if strict else []
+    channels, size = _choose_geometry(train + test, channels, size, len(train), skipped)
+    if skipped:
+        unreadable = set(skipped)
+        train = [entry for entry in train if entry.name not in unreadable]
+        test = [entry for entry in test if entry.name not in unreadable]
+    images, read = _decode_images(train + test, channels, size, description, skipped)
     labels = np.array([e.label for e in train + test], dtype=np.int64)
-    return {"train_images": images[:len(train)], "train_labels": labels[:len(train)],
-            "test_images": images[len(train):], "test_labels": labels[len(train):],
-            "class_names": np.array(class_names, dtype=str)}
+    is_train = np.arange(len(labels)) < len(train)
+    return {"train_images": images[read & is_train], "train_labels": labels[read & is_train],
+            "test_images": images[read & ~is_train], "test_labels": labels[read & ~is_train],
+            "class_names": np.array(class_names, dtype=str), "skipped": np.array(skipped or [], dtype=str)}
+
+
+def _report_skipped(arrays: dict[str, np.ndarray], strict: bool, where: object) -> None:
+    """One warning naming how many images were unreadable and the first few (an error when strict)."""
+    skipped = [str(name) for name in arrays.get("skipped", ())]
+    if not skipped:
+        return
+    first = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+    if strict:
+        raise DataError(f"cannot read {len(skipped)} image(s) in {where}: {first} (without --strict-images "
+                        f"unreadable images are skipped with a warning)")
+    log.warning("warning: skipped %d unreadable image(s) in %s: %s (--strict-images makes this an error)",
+                len(skipped), where, first)
 
 
 def _is_image(name: str) -> bool:
@@ -914,8 +973,9 @@ def _folder_files(class_dir: Path) -> list[Path]:
 
 
 def _image_folder_source(root: Path, label: str, channels: int | None, size: int | None,
-                         what: str) -> _Source:
-    """train/<class>/* + test/<class>/* under `root` (test/ may be called val/)."""
+                         what: str, strict: bool = True) -> _Source:
+    """train/<class>/* + test/<class>/* under `root` (test/ may be called val/). strict=False skips
+    unreadable images with one warning (image-folder); named datasets keep strict."""
     train_dir = root / "train"
 
     def test_dir() -> Path:
@@ -945,25 +1005,67 @@ def _image_folder_source(root: Path, label: str, channels: int | None, size: int
                                 "files in its class folders)")
         arrays, cache = _cached_decode(f"folder-{label}", [str(root.resolve()), channels, size, fingerprint],
                                        lambda: _decode_split_entries(entries["train"], entries["test"], class_names,
-                                                                     channels, size, f"decoding {root}"))
+                                                                     channels, size, f"decoding {root}", strict))
+        _report_skipped(arrays, strict, root)
         return _raw_from_arrays(arrays, f"{root} ({what}, image folders; decoded cache {cache})")
 
     return _Source(f"{train_dir}/ + {test_dir()}/ (image folders <split>/<class>/<images>)", present, read)
 
 
-def _tar_image_source(path: Path, label: str, channels: int | None, size: int | None, what: str) -> _Source:
+def _class_folder_source(root: Path, test_fraction: float, seed: int, strict: bool) -> _Source:
+    """<root>/<class>/<images> without train/ and test/: every image decoded, then a seeded stratified
+    split holding out `test_fraction` of each class (at least one test and one training image)."""
+
+    def classes() -> list[Path]:
+        return [p for p in _class_folders(root) if p.name not in ("train", "test", "val")]
+
+    def present() -> bool:
+        if not root.is_dir() or (root / "train").is_dir():
+            return False
+        return any(_is_image(p.name) for folder in classes() for p in folder.rglob("*") if p.is_file())
+
+    def read() -> _Raw:
+        class_dirs = classes()
+        class_names = tuple(p.name for p in class_dirs)
+        entries, fingerprint = [], []
+        for label, class_dir in enumerate(class_dirs):
+            for path in _folder_files(class_dir):
+                stat = path.stat()
+                entries.append(_ImageEntry(str(path), label, lambda p=path: p))
+                fingerprint.append([str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns])
+        arrays, cache = _cached_decode("classes-image-folder", [str(root.resolve()), fingerprint],
+                                       lambda: _decode_split_entries(entries, [], class_names, None, None,
+                                                                     f"decoding {root}", strict))
+        _report_skipped(arrays, strict, root)
+        images, labels = arrays["train_images"], arrays["train_labels"].astype(np.int64)
+        if len(labels) < 2:
+            raise DataError(f"{root}: {len(labels)} readable image(s); a train/test split needs at least two")
+        test_count = min(max(1, round(len(labels) * test_fraction)), len(labels) - 1)
+        train_index, test_index = _stratified_split(labels, test_count, seed)
+        split = (f"{_split_description(len(labels), test_count, seed)}, test fraction {test_fraction:g} "
+                 f"(class folders without train/ and test/)")
+        return _Raw(images[train_index], labels[train_index], images[test_index], labels[test_index],
+                    class_names, f"{root} (class folders; decoded cache {cache}); {split}", split)
+
+    return _Source(f"{root}/<class>/<images> (class folders; a seeded stratified test split is held out)",
+                   present, read)
+
+
+def _tar_image_source(path: Path, label: str, channels: int | None, size: int | None, what: str,
+                      strict: bool = True) -> _Source:
     """A .tar / .tar.gz holding [prefix/]train/<class>/<image> and [prefix/]test/<class>/<image>."""
 
     def read() -> _Raw:
         stat = path.stat()
         fingerprint = [str(path.resolve()), stat.st_size, stat.st_mtime_ns, channels, size]
-        arrays, cache = _cached_decode(f"tar-{label}", fingerprint, lambda: _decode_tar(path, channels, size))
+        arrays, cache = _cached_decode(f"tar-{label}", fingerprint, lambda: _decode_tar(path, channels, size, strict))
+        _report_skipped(arrays, strict, path)
         return _raw_from_arrays(arrays, f"{path} ({what}, image folders in a tar; decoded cache {cache})")
 
     return _Source(f"{path} (tar of train/<class>/ + test/<class>/ image folders)", path.is_file, read)
 
 
-def _decode_tar(path: Path, channels: int | None, size: int | None) -> dict[str, np.ndarray]:
+def _decode_tar(path: Path, channels: int | None, size: int | None, strict: bool = True) -> dict[str, np.ndarray]:
     """Read every image of the tar into memory (one pass over the stream), then decode them."""
     members: dict[str, list[tuple[str, str, bytes]]] = {"train": [], "test": []}  # split → (class, member, bytes)
     try:
@@ -992,7 +1094,7 @@ def _decode_tar(path: Path, channels: int | None, size: int | None) -> dict[str,
         entries[split] = [_ImageEntry(f"{path}:{name}", index_of[cls], lambda data=data: io.BytesIO(data))
                           for cls, name, data in items]
     return _decode_split_entries(entries["train"], entries["test"], class_names, channels, size,
-                                 f"decoding {path.name}")
+                                 f"decoding {path.name}", strict)
 
 
 def _folder_sources(root: Path, explicit: bool, folder_names: Sequence[str], label: str, kind: _Kind,
@@ -1342,14 +1444,19 @@ def _dvs_sources(roots: list[Path], explicit: bool, seed: int) -> list[_Source]:
     return sources
 
 
-def _image_folder_sources(roots: list[Path], explicit: bool, seed: int) -> list[_Source]:
+def _image_folder_sources(roots: list[Path], explicit: bool, seed: int, *,
+                          test_fraction: float = DEFAULT_TEST_FRACTION, strict: bool = False) -> list[_Source]:
     kind = _KINDS["image-folder"]
     sources = []
     for root in roots:
         if root.is_file() or root.name.endswith((".tar", ".tar.gz", ".tgz")):
-            sources.append(_tar_image_source(root, "image-folder", kind.channels, kind.size, "image folders"))
+            sources.append(_tar_image_source(root, "image-folder", kind.channels, kind.size, "image folders",
+                                             strict))
         else:
-            sources.append(_image_folder_source(root, "image-folder", kind.channels, kind.size, "image folders"))
+            sources.append(_image_folder_source(root, "image-folder", kind.channels, kind.size, "image folders",
+                                                strict))
+            if explicit:  # only a folder the user named: a search root's sub-folders are not classes
+                sources.append(_class_folder_source(root, test_fraction, seed, strict))
     return sources
 
 
