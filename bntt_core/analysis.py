@@ -10,7 +10,13 @@ What one analysis does (SPEC "Figures", "Early exit"; issue 5):
     more inference — the whole early_exit curve and our dynamic_exit curve.
   * gamma / gamma_mean are read from the weights (BNTT runs; other norms: tables with no rows).
   * early_exit only for BNTT runs; otherwise an empty table whose meta says why ("skipped").
-  * noise: one pass per σ; fgsm: one gradient pass + one pass per ε (bntt_core.robustness). Not for
+  * early_exit_summary (issue 15): the paper's τ = 0.1, and the τ chosen on the run's held-out validation
+    slice (one more pass, over those images: `validation_accuracy_by_step`) applied to the test set; runs
+    without BNTT γ get plain truncation at the exit steps of the analysed BNTT runs beside them
+    (`exit_sources`). Asked for alone on a run with a current accuracy_by_step, it is derived without a
+    test pass (`write_early_exit_summary`: how the shipped runs got theirs).
+  * noise: one pass per σ and noise mode (default DEFAULT_NOISE_MODES: the paper's unclipped noise and
+    the clipped noise the shipped tables were computed with, one `mode` column); fgsm: one gradient pass + one pass per ε (bntt_core.robustness). Not for
     event data (no clean pixels); fgsm is left out of converted runs unless asked for by name (Fig 8B
     compares ANN, surrogate BP and BNTT; BPTT through hundreds of steps buys nothing there).
   * ANN runs: accuracy_by_step (one row, t = 1: a single forward), noise, fgsm, energy (MACs).
@@ -47,6 +53,8 @@ from torch import nn
 from bntt_core import early_exit as exits
 from bntt_core import energy, recording, robustness
 from bntt_core.models import ANNNet, SpikingNet
+from bntt_core.runs import holds_run_lock
+from bntt_core.step import resolve_precision, run_precision
 from bntt_core.tables import TABLES
 
 QUICK_IMAGES = 256
@@ -54,16 +62,20 @@ FULL_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 QUICK_SIGMAS = (0.0, 0.2, 0.5)
 FULL_EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255)
 QUICK_EPSILONS = (0.0, 8 / 255, 32 / 255)
+# Noise modes one analysis computes by default (bntt_core.robustness.NOISE_MODES): the paper's unclipped
+# noise, and clipped noise — comparable with the tables of the shipped runs (computed clipped) and the
+# contrast that shows how clipping's mean shift hurts BNTT's per-step running means. "shift" on request.
+DEFAULT_NOISE_MODES = ("unclipped", "clipped")
 WEIGHTS_ONLY = ("gamma", "gamma_mean")  # read off the weights: no test images needed
 RECORDED = ("accuracy_by_step", "spike_activity", "spike_rate", "bn_input", "bn_input_hist", "energy",
-            "early_exit", "dynamic_exit")
+            "early_exit", "dynamic_exit", "early_exit_summary")
 
 NOTES = {
     "accuracy_by_step": "prediction = argmax of the output accumulated up to step t (÷ t); ANN: one row, t = 1",
     "spike_activity": "mean spikes per neuron of the layer at step t (over the analysed images)",
     "spike_rate": "total spikes of the layer over all T steps ÷ its neurons, per image",
     "bn_input": "mean/std of the norm layer's input (the synaptic current) per step over all analysed values; "
-                "running_mean: norm=bn only, the mean over channels of the single stored running mean",
+                "running_mean: norm=bn, bn-joint, tdbn or tebn only, the mean over channels of the single stored running mean",
     "bn_input_hist": f"histogram of the norm input per step (every step up to T = {recording.HIST_MAX_STEPS}, else "
                      f"{recording.HIST_MAX_STEPS} evenly spaced steps) of the first ceil(B/{recording.HIST_SUBSAMPLE}) "
                      f"images of every batch, range fixed per layer from the first batch's subsample (min..max widened "
@@ -74,10 +86,17 @@ NOTES = {
                   "layer l and every t' > t; accuracy from the output accumulated up to exit_step, taken from "
                   "the stored per-step outputs of one pass; grid: 201 evenly spaced thresholds in "
                   "[0, 1.05·max γ mean] plus one just above every distinct max-over-layers value",
+    "early_exit_summary": "SPEC 'Early exit' without the test set: rule paper = τ 0.1; rule validation = the τ of "
+                          "the earliest exit step losing ≤ 1 point of accuracy (vs all T steps) on the run's "
+                          "held-out validation slice (bntt_core.training.run_validation_set), then applied to the "
+                          "test set (unavailable, with the reason, for runs without a slice: never chosen on the "
+                          "test set); rule truncation (runs without BNTT γ) = this run's test accuracy at the exit "
+                          "steps of the analysed BNTT runs on the same dataset and T in the same folder",
     "dynamic_exit": "OURS, not the paper's: each image stops at the first t whose accumulated output has max "
                     "softmax probability ≥ confidence (else at T); mean_exit_step over the images",
-    "noise": "Gaussian noise N(0, σ²) added to the clean [0, 1] pixels, clipped to [0, 1], then normalised; the "
-             "same noise draw (scaled) and the same Poisson draws for every σ",
+    "noise": "Gaussian noise N(0, σ²) (σ in pixel units) added to the clean [0, 1] pixels, then normalised; "
+             "column mode: unclipped (the paper's: not clipped), clipped (to [0, 1]) or shift (x + σ, no noise); "
+             "the same noise draw (scaled) and the same Poisson draws for every σ and mode",
     "fgsm": "x_adv = clip(x + ε·sign(∇_x L), 0, 1) in pixel space, gradient once per image (model in eval mode); "
             "SNN: BPTT through the surrogate, straight through the Poisson encoder (∂s_t/∂x = 1/rescale); "
             "ANN: plain FGSM",
@@ -131,6 +150,20 @@ def _check_tables(tables: Iterable[str] | None) -> list[str]:
     return [name for name in TABLES if name in names]  # canonical order
 
 
+def check_noise_modes(modes: Iterable[str] | str) -> tuple[str, ...]:
+    """Noise modes as a tuple without repeats; a comma-separated string is split. Unknown or no modes: ValueError."""
+    if isinstance(modes, str):
+        modes = modes.split(",")
+    chosen = tuple(dict.fromkeys(str(mode).strip() for mode in modes if str(mode).strip()))
+    unknown = [mode for mode in chosen if mode not in robustness.NOISE_MODES]
+    if unknown:
+        raise ValueError(f"unknown noise mode {', '.join(map(repr, unknown))}; choose among "
+                         f"{', '.join(robustness.NOISE_MODES)} (comma-separated for several)")
+    if not chosen:
+        raise ValueError(f"no noise mode given; choose among {', '.join(robustness.NOISE_MODES)}")
+    return chosen
+
+
 def _empty(name: str) -> pd.DataFrame:
     return pd.DataFrame(columns=list(TABLES[name]))
 
@@ -138,8 +171,9 @@ def _empty(name: str) -> pd.DataFrame:
 def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterable[str] | None = None, seed: int = 0,
                   batch_size: int | None = None, sigmas: Sequence[float] = FULL_SIGMAS,
                   epsilons: Sequence[float] = FULL_EPSILONS, skip: dict[str, str] | None = None,
-                  precision: str | None = None,
-                  progress: Callable[[float, str], None] | None = None) -> AnalysisResult:
+                  precision: str | None = None, noise_modes: Sequence[str] = DEFAULT_NOISE_MODES,
+                  progress: Callable[[float, str], None] | None = None,
+                  exit_inputs: ExitInputs | None = None) -> AnalysisResult:
     """Compute the requested tables for a model on `data` (no files involved).
 
     `skip` names tables not to compute, with the reason (recorded as such). Tables that do not apply
@@ -147,6 +181,7 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
     asked for is in WEIGHTS_ONLY.
     """
     names = _check_tables(tables)
+    noise_modes = check_noise_modes(noise_modes)
     skipped = dict(skip or {})
     result = AnalysisResult(tables={}, skipped={})
     report = progress or (lambda fraction, message: None)
@@ -157,7 +192,7 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
         raise ValueError("no images to analyse")
     if not spiking:
         for name in ("spike_activity", "spike_rate", "bn_input", "bn_input_hist", "gamma", "gamma_mean",
-                     "early_exit", "dynamic_exit"):
+                     "early_exit", "dynamic_exit", "early_exit_summary"):
             skipped.setdefault(name, "ANN: no time steps, spikes or BNTT γ")
     has_bntt = spiking and model.spec.norm == "bntt"
     if spiking and not has_bntt:
@@ -197,6 +232,7 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
             "energy": lambda: energy.snn_energy_table(model, rec, analog_input=data.event),
             "early_exit": lambda: exits.early_exit_curve(rec.correct_by_step, gamma_mean),
             "dynamic_exit": lambda: exits.dynamic_exit_curve(rec.predictions, rec.confidence, rec.labels),
+            "early_exit_summary": lambda: early_exit_summary_table(model, rec.accuracy_by_step(), exit_inputs),
         }
         for name in todo:
             if name in built:
@@ -229,11 +265,18 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
                 result.tables[name] = gamma if name == "gamma" else exits.gamma_mean_table(gamma)
     if "noise" in todo:
         start = time.perf_counter()
-        result.tables["noise"] = robustness.noise_accuracy(model, data.pixels, labels, sigmas, mean=data.mean,
-                                                           std=data.std, seed=seed, batch_size=batch_size,
-                                                           precision=precision, progress=stage)
+        curves = []
+        for index, mode in enumerate(noise_modes):
+            def mode_stage(fraction: float, message: str, index=index) -> None:
+                stage((index + fraction) / len(noise_modes), message)
+
+            curves.append(robustness.noise_accuracy(model, data.pixels, labels, sigmas, mean=data.mean,
+                                                    std=data.std, seed=seed, batch_size=batch_size,
+                                                    precision=precision, mode=mode, progress=mode_stage))
+        result.tables["noise"] = pd.concat(curves, ignore_index=True)
         result.seconds["noise"] = time.perf_counter() - start
-        result.notes["noise"] = {"sigmas": [float(s) for s in sigmas], "seconds": round(result.seconds["noise"], 3)}
+        result.notes["noise"] = {"sigmas": [float(s) for s in sigmas], "modes": list(noise_modes),
+                                 "seconds": round(result.seconds["noise"], 3)}
         done[0] += 1
     if "fgsm" in todo:
         start = time.perf_counter()
@@ -253,13 +296,164 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
     return result
 
 
+# ------------------------------------------------------------------- early exit without the test set
+@dataclass
+class ExitInputs:
+    """What early_exit_summary needs besides the test pass: per-step accuracy on the run's held-out
+    validation slice (None: unavailable, `validation_reason` says why) and, for runs without BNTT γ, the
+    early_exit_summary tables of the BNTT runs whose exit steps the truncation baseline uses."""
+
+    validation_by_step: list[float] | None = None
+    validation_reason: str | None = None
+    validation_images: int = 0
+    sources: dict[str, pd.DataFrame] = field(default_factory=dict)
+    no_source_reason: str | None = None
+    run: str = ""  # the run's name, written as source_run of its own rows
+
+    def notes(self) -> dict:
+        return {"validation_images": int(self.validation_images),
+                "validation": "available" if self.validation_by_step is not None else self.validation_reason,
+                "paper_threshold": exits.PAPER_THRESHOLD, "max_validation_loss": exits.MAX_VALIDATION_LOSS,
+                "truncation_sources": sorted(self.sources)}
+
+
+def early_exit_summary_table(model: nn.Module, test_by_step: pd.DataFrame,
+                             inputs: ExitInputs | None = None) -> pd.DataFrame:
+    """early_exit_summary of a spiking model from its per-step test accuracy: paper and validation rows
+    for BNTT (`bntt_core.early_exit.exit_summary`), truncation rows otherwise (`truncation_summary`)."""
+    inputs = inputs or ExitInputs(validation_reason="analyze_model was given no validation slice")
+    if getattr(model, "spec", None) is not None and model.spec.norm == "bntt":
+        return exits.exit_summary(exits.gamma_mean_table(exits.gamma_table(model)), test_by_step,
+                                  inputs.validation_by_step, validation_unavailable=inputs.validation_reason,
+                                  validation_images=inputs.validation_images, run=inputs.run)
+    return exits.truncation_summary(test_by_step, inputs.sources, no_source_reason=inputs.no_source_reason)
+
+
+def validation_accuracy_by_step(run_path: str | os.PathLike, model: nn.Module, *, data_dir: str | None = None,
+                                quick: bool = False, batch_size: int | None = None,
+                                precision: str | None = None, seed: int | None = None,
+                                subset: int | None = None) -> tuple[list[float], int]:
+    """Per-step accuracy [T] of `model` on the run's held-out validation slice (`training.run_validation_set`;
+    quick: its fixed class-balanced QUICK_IMAGES subset) and the number of images. NoValidationSlice when
+    the run has none. Poisson seed: derive_seed(train seed, "validation") unless given."""
+    from bntt_core import runs, training
+
+    validation, info = training.run_validation_set(run_path, data_dir=data_dir)
+    limit = subset if subset is not None else QUICK_IMAGES if quick else None  # as for the test images
+    if limit is not None and len(validation) > int(limit):
+        validation = validation.subset(int(limit), seed=0)
+    config = runs.read_config(run_path)
+    train = training.stored_train_values(config.get("train"))
+    seed = training.derive_seed(int(train.get("seed", 0)), "validation") if seed is None else int(seed)
+    by_step = training.accuracy_by_step(model, validation, info, seed=seed,
+                                        batch_size=int(batch_size or train.get("eval_batch_size") or 256),
+                                        precision=precision if precision is not None else run_precision(train))
+    return by_step, len(validation)
+
+
+def _current_table(path: Path, name: str) -> pd.DataFrame | None:
+    """The run's table `name` if present, with rows and made for the run's current weights, else None."""
+    from bntt_core import runs
+
+    try:
+        status = analysis_status(path)
+    except (ValueError, OSError):
+        return None
+    if name not in status.present or name in status.stale:
+        return None
+    df = runs.read_table(path, name)
+    return df if df is not None and len(df) else None
+
+
+def exit_sources(run_path: str | os.PathLike) -> tuple[dict[str, pd.DataFrame], str]:
+    """The early_exit_summary tables of the BNTT runs beside `run_path` (same parent folder) on the same
+    dataset and T, current and with rows: {run name: table}, and the reason to give when there is none."""
+    from bntt_core import runs
+
+    path = Path(run_path).resolve()
+    config = runs.read_config(path)
+    dataset, steps = (config.get("data") or {}).get("dataset"), (config.get("model") or {}).get("num_steps")
+    sources = {}
+    for sibling in sorted(p for p in path.parent.iterdir() if p.is_dir() and p != path):
+        try:
+            other = runs.read_config(sibling)
+        except (ValueError, OSError):
+            continue
+        model = other.get("model") or {}
+        if (model.get("norm") != "bntt" or not model.get("spiking", True)
+                or (other.get("data") or {}).get("dataset") != dataset or model.get("num_steps") != steps):
+            continue
+        table = _current_table(sibling, "early_exit_summary")
+        if table is not None:
+            sources[sibling.name] = exits.summary_table(table)
+    reason = (f"no analysed BNTT run on {dataset} with T = {steps} beside this run (in {path.parent.name}/) to take "
+              f"the exit step from: analyse one there first, then this run again (the dashboard's Early exit "
+              f"view and notebook 03 compare any runs live)")
+    return sources, reason
+
+
+def exit_inputs_for_run(run_path: str | os.PathLike, model: nn.Module, *, data_dir: str | None = None,
+                        quick: bool = False, batch_size: int | None = None, precision: str | None = None,
+                        seed: int | None = None, subset: int | None = None) -> ExitInputs:
+    """ExitInputs of a run: the validation pass for a BNTT run with a slice (the reason otherwise), the
+    truncation sources for a run without BNTT γ."""
+    from bntt_core import training
+
+    if getattr(model, "spec", None) is not None and model.spec.norm == "bntt":
+        try:
+            by_step, images = validation_accuracy_by_step(run_path, model, data_dir=data_dir, quick=quick,
+                                                          batch_size=batch_size, precision=precision, seed=seed,
+                                                          subset=subset)
+        except training.NoValidationSlice as reason:
+            return ExitInputs(validation_reason=str(reason), run=Path(run_path).name)
+        return ExitInputs(validation_by_step=by_step, validation_images=images, run=Path(run_path).name)
+    sources, reason = exit_sources(run_path)
+    return ExitInputs(validation_reason="no BNTT γ: the γ rule does not apply", sources=sources,
+                      no_source_reason=reason, run=Path(run_path).name)
+
+
+def write_early_exit_summary(path: str | os.PathLike, *, data_dir: str | None = None, quick: bool = False,
+                             device: str | None = None) -> pd.DataFrame:
+    """early_exit_summary from the run's CURRENT accuracy_by_step (and the weights' γ), without a test pass:
+    what `bntt analyze RUN --tables early_exit_summary` does when that table is there (the shipped runs).
+    The meta's images / subset / seed are those of the accuracy_by_step it was derived from."""
+    from bntt_core import runs
+
+    by_step = _current_table(Path(path), "accuracy_by_step")
+    if by_step is None:
+        raise ValueError(f"{path} has no current accuracy_by_step table to derive early_exit_summary from; "
+                         f"run bntt analyze {path} --tables accuracy_by_step,early_exit_summary")
+    run = runs.load_run(path, device=torch.device(device) if device else torch.device("cpu"))
+    meta_by_step = runs.read_meta(path).get("accuracy_by_step") or {}
+    if not isinstance(run.model, SpikingNet):
+        table, skipped = _empty("early_exit_summary"), "ANN: no time steps, spikes or BNTT γ"
+        inputs = ExitInputs()
+    else:
+        settings = _run_settings(_run_train_config(run, data_dir))
+        inputs = exit_inputs_for_run(path, run.model, data_dir=data_dir, quick=quick,
+                                     batch_size=meta_by_step.get("batch_size") or settings["eval_batch_size"],
+                                     precision=run_precision({"precision": settings["precision"]}, device or "cpu"))
+        table, skipped = early_exit_summary_table(run.model, by_step, inputs), None
+    meta = {key: meta_by_step.get(key) for key in ("images", "subset", "seed", "batch_size", "quick", "device")}
+    meta.update({"run": Path(path).name, "run_path": str(Path(path).resolve()), "kind": run.kind,
+                 "model_hash": model_hash(path), "created": runs.now_iso(), "note": NOTES["early_exit_summary"],
+                 "derived_from": "accuracy_by_step (no test pass)", **inputs.notes()})
+    if skipped:
+        meta["skipped"] = skipped
+    runs.write_table(path, "early_exit_summary", table, meta)
+    return table
+
+
 # -------------------------------------------------------------------------------- run directories
 def model_hash(run_path: str | os.PathLike) -> str:
     """sha256 of config.json's model section and the weights file: what the analysis was made from."""
     from bntt_core import runs
 
     config = runs.read_config(run_path)
-    digest = hashlib.sha256(json.dumps(config["model"], sort_keys=True).encode())
+    model = config["model"]
+    if config.get("format_upgraded_from"):  # the section as written, before runs.upgrade_settings renamed its norm
+        model = json.loads((Path(run_path) / runs.CONFIG_FILE).read_text(encoding="utf-8"))["model"]
+    digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode())
     weights = Path(run_path) / config["weights"].get("file", runs.WEIGHTS_FILE)
     if not weights.is_file():
         raise runs.WeightsError(f"weights file {weights} is missing")
@@ -273,7 +467,7 @@ def _run_train_config(run, data_dir: str | None):
     """The TrainConfig the run was trained with, pointed at `data_dir` when given."""
     from bntt_core import training
 
-    train_values = dict(run.config.get("train") or {})
+    train_values = training.stored_train_values(run.config.get("train"))  # old runs: no validation slice
     data_values = run.config["data"]
     config = training.TrainConfig.from_dict(
         {k: v for k, v in train_values.items() if k in training.TrainConfig.__dataclass_fields__})
@@ -283,7 +477,9 @@ def _run_train_config(run, data_dir: str | None):
 
 
 def _run_settings(config) -> dict:
-    return {"train_seed": config.seed, "eval_batch_size": config.eval_batch_size, "precision": config.precision}
+    # the precision the run measured its numbers in; analyze_run resolves it for the device (run_precision)
+    return {"train_seed": config.seed, "eval_batch_size": config.eval_batch_size,
+            "precision": config.precision_used or config.precision}
 
 
 def _run_test_data(run, *, data_dir: str | None, quick: bool, subset: int | None) -> tuple[AnalysisData, dict]:
@@ -307,23 +503,33 @@ def _run_test_data(run, *, data_dir: str | None, quick: bool, subset: int | None
     return analysis_data, _run_settings(config)
 
 
+@holds_run_lock("analysis")  # one writer per run directory: a second `bntt analyze` (or a training) is refused
 def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterable[str] | None = None,
                 progress: Callable[[float, str], None] | None = None, subset: int | None = None,
                 seed: int | None = None, batch_size: int | None = None, device: str | None = None,
-                data_dir: str | None = None) -> dict[str, pd.DataFrame]:
+                data_dir: str | None = None, precision: str | None = None,
+                noise_modes: Sequence[str] | str = DEFAULT_NOISE_MODES) -> dict[str, pd.DataFrame]:
     """Compute and write the analysis tables of the run at `path`; returns {name: DataFrame} written.
 
     quick: QUICK_IMAGES fixed test images and fewer σ/ε. subset: that many test images instead.
     seed: Poisson/noise seed (default: the seed training evaluated with). batch_size: default the run's
-    eval_batch_size (the Poisson draws depend on it). A run without weights, or whose weights do not
+    eval_batch_size (the Poisson draws depend on it). precision: default the run's own where this device
+    computes it natively, else fp32 (`bntt_core.step.run_precision`). noise_modes: the noise table's modes
+    (DEFAULT_NOISE_MODES; bntt_core.robustness.NOISE_MODES). A run without weights, or whose weights do not
     fit its config.json, is a ValueError (bntt_core.runs.RunError).
     """
     from bntt_core import runs, training
 
     names = _check_tables(tables)
+    noise_modes = check_noise_modes(noise_modes)
     report = progress or (lambda fraction, message: None)
     torch_device = torch.device(device) if device else torch.device("cpu")
     report(0.0, "loading the run")
+    if names == ["early_exit_summary"] and subset is None and seed is None and batch_size is None \
+            and _current_table(Path(path), "accuracy_by_step") is not None:  # derived: no test pass
+        table = write_early_exit_summary(path, data_dir=data_dir, quick=quick, device=device)
+        report(1.0, "analysis written (1 table)")
+        return {"early_exit_summary": table}
     run = runs.load_run(path, device=torch_device)
     if all(name in WEIGHTS_ONLY for name in names):  # γ alone: no dataset to find, nothing to evaluate
         data, settings = None, _run_settings(_run_train_config(run, data_dir))
@@ -331,15 +537,25 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
         data, settings = _run_test_data(run, data_dir=data_dir, quick=quick, subset=subset)
     seed = training.derive_seed(settings["train_seed"], "test") if seed is None else int(seed)
     batch_size = int(batch_size or settings["eval_batch_size"])
+    settings["precision"] = (resolve_precision(precision, torch_device) if precision
+                             else run_precision({"precision": settings["precision"]}, torch_device))
     skip = {}
     if run.kind == "converted" and "fgsm" in names and tables is None:
         skip["fgsm"] = ("converted run: Fig 8B compares ANN, surrogate BP and BNTT; ask for it by name "
                         "(tables=['fgsm']) to compute it anyway")
     created = runs.now_iso()
+    exit_inputs = None
+    if "early_exit_summary" in names and isinstance(run.model, SpikingNet):  # the validation pass, if any
+        report(0.02, "early exit: the held-out validation slice")
+        exit_inputs = exit_inputs_for_run(path, run.model, data_dir=data_dir, quick=quick, batch_size=batch_size,
+                                          precision=settings["precision"], subset=subset)
     result = analyze_model(run.model, data, tables=names, seed=seed, batch_size=batch_size,
                            sigmas=QUICK_SIGMAS if quick else FULL_SIGMAS,
                            epsilons=QUICK_EPSILONS if quick else FULL_EPSILONS, skip=skip,
-                           precision=settings["precision"], progress=lambda f, m: report(0.05 + 0.9 * f, m))
+                           precision=settings["precision"], noise_modes=noise_modes, progress=lambda f, m: report(0.05 + 0.9 * f, m),
+                           exit_inputs=exit_inputs)
+    if exit_inputs is not None and "early_exit_summary" not in result.skipped:
+        result.notes["early_exit_summary"] = exit_inputs.notes()
     common = {
         "run": Path(path).name,
         "run_path": str(Path(path).resolve()),

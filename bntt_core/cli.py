@@ -6,6 +6,7 @@
     bntt train --resume runs/first                             # after a crash or kill -9
     bntt evaluate runs/first --steps 3                         # accuracy at T and after 3 steps
     bntt analyze runs/first [--quick]                          # the analysis tables
+    bntt analyze runs/first --noise-mode unclipped,clipped,shift   # noise curves to compute
     bntt convert runs/ann --out runs/converted --steps 500     # ANN→SNN conversion
     bntt presets                                               # the named recipes
     bntt runs [ROOT ...]                                       # list runs (broken ones with the reason)
@@ -43,6 +44,20 @@ def _fractions(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated fractions, e.g. 0.5,0.7,0.9; got {text!r}") from exc
 
 
+PRECISIONS = ("auto", "fp32", "bf16")  # = bntt_core.step.PRECISIONS (here: `--help` without importing torch)
+NOISE_MODES = ("unclipped", "clipped", "shift")  # = bntt_core.robustness.NOISE_MODES (imported lazily there)
+DEFAULT_NOISE_MODES = "unclipped,clipped"  # = bntt_core.analysis.DEFAULT_NOISE_MODES
+
+
+def _noise_modes(text: str) -> tuple[str, ...]:
+    modes = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [mode for mode in modes if mode not in NOISE_MODES]
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(f"expected one or more of {','.join(NOISE_MODES)} separated by commas; "
+                                         f"got {text!r}")
+    return modes
+
+
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags whose dest is a TrainConfig field; SUPPRESS keeps absent flags out of the namespace, so
     only the flags actually given override the preset (or the stored config, on --resume)."""
@@ -56,7 +71,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--num-steps", "--num_steps", "--T", dest="num_steps", type=int, default=S, help="time steps T")
     add("--leak", "--leak_mem", dest="leak", type=float, default=S, help="membrane leak λ in (0, 1]")
     add("--threshold", type=float, default=S, help="firing threshold θ")
-    add("--norm", default=S, help="bntt | bn | ln | none")
+    add("--norm", default=S, help="bntt | bn (the paper's: one BN called at every step) | bn-joint "
+                                  "(statistics over T·B) | tdbn | tebn | ln | none")
     add("--encoding", "--encode", dest="encoding", default=S, help="p | d | poisson | direct")
     add("--reset", default=S, help="soft | hard")
     add("--surrogate", default=S, help="triangle | fast_sigmoid | atan")
@@ -72,16 +88,31 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--weight-decay", "--weight_decay", dest="weight_decay", type=float, default=S)
     add("--lr-milestones", dest="lr_milestones", type=_fractions, default=S,
         help="fractions of the epochs where lr ÷ 10, e.g. 0.5,0.7,0.9")
-    add("--augment", action=argparse.BooleanOptionalAction, default=S, help="random crop + flip")
+    add("--augment", action=argparse.BooleanOptionalAction, default=S,
+        help="random crop + flip (image folders without --preset: off below 16 px unless given)")
+    add("--crop-padding", dest="crop_padding", type=int, default=S,
+        help="random-crop shift in pixels (default 4; image folders without --preset: image size / 8)")
+    add("--test-fraction", dest="test_fraction", type=float, default=S,
+        help="image folder of class folders without train/ + test/: share of each class held out for "
+             "testing (seeded, stratified; default 0.2)")
+    add("--strict-images", dest="strict_images", action=argparse.BooleanOptionalAction, default=S,
+        help="image folders: an unreadable image is an error (default: skipped with one warning)")
     add("--seed", type=int, default=S)
     add("--split-seed", dest="split_seed", type=int, default=S, help="seed of the train/test split")
     add("--max-train-images", dest="max_train_images", type=int, default=S, help="seeded subset (smoke tests)")
+    add("--validation-fraction", "--validation_fraction", dest="validation_fraction", type=float, default=S,
+        help="share of the training images held out (seeded, never trained on) to choose the early-exit τ on "
+             "in `bntt analyze`, never for model selection; in [0, 1), default 0.1, 0 disables")
     add("--max-test-images", dest="max_test_images", type=int, default=S,
         help="seeded subset (smoke tests; the reported accuracy uses the full test set)")
     add("--device", default=S, help="auto | cpu | cuda | cuda:N | mps")
     add("--threads", type=int, default=S,
         help="CPU threads for torch (default: torch's; the CPU presets use 1, far faster on a busy shared CPU)")
-    add("--precision", default=S, help="bf16 (default: bf16 autocast, fp32 membrane) | fp32 (exact, ~2x slower)")
+    add("--precision", default=S,
+        help="auto (default): bf16 autocast (membrane fp32) where this machine computes bf16 natively — a CPU "
+             "with AVX512_BF16 or AMX, a CUDA GPU with bf16 — else fp32, since emulated bf16 (AVX2-only CPUs) is "
+             "several times slower than fp32; the choice is stored in config.json (precision_used) | fp32 "
+             "(exact) | bf16 (forced; warns where emulated)")
     add("--weights-dtype", dest="weights_dtype", default=S, help="float32 | float16 | bfloat16 (stored weights)")
     add("--eval-batch-size", dest="eval_batch_size", type=int, default=S)
 
@@ -95,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a run (or --resume one)", allow_abbrev=False,
                                 description="Train a BNTT network into a run directory. Without --preset "
                                             "the settings are the paper's CIFAR-10 recipe (VGG9, T=25, "
-                                            "120 epochs); `bntt presets` lists the others.")
+                                            "120 epochs), except that on an image folder the batch size, "
+                                            "learning rate and augmentation you do not give are adapted to "
+                                            "the data (printed at the start, stored in config.json); "
+                                            "`bntt presets` lists the others.")
     _add_train_arguments(train)
     train.add_argument("--out", help="the run directory to create (default runs/<preset>-<time>); never overwritten")
     train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
@@ -117,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--tables", help="comma-separated table names (default: all)")
     analyze.add_argument("--subset", type=int, help="that many test images instead of all")
     analyze.add_argument("--seed", type=int, help="Poisson/noise seed (default: the one training evaluated with)")
+    analyze.add_argument("--noise-mode", "--noise-modes", dest="noise_modes", type=_noise_modes,
+                         default=_noise_modes(DEFAULT_NOISE_MODES),
+                         help="noise curves, comma-separated: unclipped (the paper's: x + σz, not clipped), "
+                              "clipped (to [0, 1], as the shipped tables), shift (x + σ, no noise) "
+                              f"(default: {DEFAULT_NOISE_MODES})")
     analyze.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int)
     analyze.add_argument("--data-dir", "--data_dir", dest="data_dir", help="the dataset, if it moved")
     analyze.add_argument("--device", default=None)
@@ -138,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (evaluate, analyze, convert):
         command.add_argument("--threads", type=int, default=None,
                              help="CPU threads for torch (default: the run's setting, else torch's)")
+        command.add_argument("--precision", choices=PRECISIONS, default=None,
+                             help="default: the precision the run measured its numbers in (so they reproduce "
+                                  "exactly), except bf16 on a machine without native bf16 (no AVX512_BF16/AMX): "
+                                  "fp32 there, several times faster; auto: the machine's choice")
 
     commands.add_parser("presets", help="list the named training recipes")
 
@@ -164,9 +207,14 @@ def _train(args: argparse.Namespace) -> int:
         device, threads = given.pop("device", None), given.pop("threads", None)
         result = resume(args.resume, device=device, threads=threads, progress=progress, expect=given)
     else:
+        from bntt_core.training import AUTO_RECIPE_SETTINGS
+
         settings = preset_settings(given["preset"]) if "preset" in given else {}
         settings.update(given)
-        result = train(TrainConfig.from_dict(settings), args.out, progress=progress)
+        # flags absent from the namespace (SUPPRESS) were not given: without a preset, an image folder
+        # gets those settings adapted to its data (training.adapt_recipe); a preset or a flag always wins
+        auto = () if "preset" in given else tuple(name for name in AUTO_RECIPE_SETTINGS if name not in given)
+        result = train(TrainConfig.from_dict(settings), args.out, progress=progress, auto=auto)
     if _is_main_process():
         print(f"run: {result.path}")
         print(f"test accuracy: {100 * result.test_accuracy:.2f}% after {result.epochs_done} epochs "
@@ -190,12 +238,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     try:
         result = evaluate_run(args.run, steps=args.steps, device=args.device, data_dir=args.data_dir,
-                              batch_size=args.batch_size, threads=args.threads, progress=progress)
+                              batch_size=args.batch_size, threads=args.threads, precision=args.precision,
+                              progress=progress)
     finally:
         for bar in bars:
             bar.close()
     print(f"test accuracy: {100 * result['test_accuracy']:.2f}% ({result['num_images']} images, "
-          f"T = {result['num_steps']})")
+          f"T = {result['num_steps']}) in {result['precision']}")
     if result["steps"] is not None:
         print(f"after {result['steps']} of {result['num_steps']} steps: {100 * result['accuracy_at_steps']:.2f}%")
     return EXIT_OK
@@ -257,7 +306,8 @@ def _analyze(args: argparse.Namespace) -> int:
     try:
         result = _call_with_supported(analysis.analyze_run, args.run, quick=args.quick, tables=tables,
                                       progress=progress, device=args.device, subset=args.subset, seed=args.seed,
-                                      batch_size=args.batch_size, data_dir=args.data_dir)
+                                      batch_size=args.batch_size, data_dir=args.data_dir,
+                                      noise_modes=args.noise_modes, precision=args.precision)
     finally:
         close()
     print(f"analysis written to {os.path.join(args.run, 'analysis')}")
@@ -273,7 +323,8 @@ def _convert(args: argparse.Namespace) -> int:
         result = _call_with_supported(conversion.convert_run, args.ann_run, args.out, steps=args.steps,
                                       device=args.device, progress=progress,
                                       calibration_images=args.calibration_images, eval_images=args.eval_images,
-                                      seed=args.seed, batch_size=args.batch_size, data_dir=args.data_dir)
+                                      seed=args.seed, batch_size=args.batch_size, data_dir=args.data_dir,
+                                      precision=args.precision)
     finally:
         close()
     print(f"converted run: {getattr(result, 'path', None) or args.out}")
@@ -286,6 +337,8 @@ def _presets(args: argparse.Namespace) -> int:
     for name, preset in PRESETS.items():
         settings = " ".join(f"{key}={value}" for key, value in preset.settings.items())
         print(f"{name}\n    {preset.description}\n    {settings}\n    measured: {preset.measured}")
+    print("(measured: runs trained on all their training images; a new run holds out 10% for the early-exit τ "
+          "unless given --validation-fraction 0)")
     return EXIT_OK
 
 
@@ -309,9 +362,26 @@ COMMANDS = {"train": _train, "evaluate": _evaluate, "analyze": _analyze, "conver
             "presets": _presets, "runs": _runs}
 
 
+def _warnings_as_lines() -> None:
+    """Our own warnings (bntt_core's UserWarnings) print as one `warning: ...` line, without the source line."""
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning) and f"{os.sep}bntt_core{os.sep}" in str(filename):
+            if _is_main_process():
+                sys.stderr.write(f"warning: {message}\n")
+            return
+        shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `bntt` and `python -m bntt_core`; returns the exit code."""
     args = build_parser().parse_args(argv)
+    _warnings_as_lines()
     try:
         threads = getattr(args, "threads", None)
         if threads is not None and threads < 1:

@@ -1,7 +1,7 @@
 """Small live computations for the dashboard's teaching and inspection views.
 
 Everything here returns plain numpy arrays or tidy pandas DataFrames, computed with the engine
-(`bntt_core.LIF`, `poisson_encode`, `direct_encode`, `BNTT`, `SharedBN`, the surrogates and the model
+(`bntt_core.LIF`, `poisson_encode`, `direct_encode`, `BNTT`, `StepBN`, the surrogates and the model
 monitor protocol). The dashboard views only wire widgets to these functions and hand the results to
 the figure builders in `bntt_core.plots`; notebooks may call them directly.
 
@@ -25,7 +25,7 @@ import torch
 
 from bntt_core.encoding import direct_encode, poisson_encode
 from bntt_core.neurons import LIF
-from bntt_core.norms import BNTT, SharedBN
+from bntt_core.norms import BNTT, StepBN
 from bntt_core.surrogate import SURROGATES
 
 CURRENT_SHAPES = ("constant", "step", "noisy")
@@ -53,7 +53,8 @@ def describe_runs(roots: list[Path]) -> list[dict]:
             card["summary"] = {"kind": entry.kind, "arch": entry.arch, "dataset": entry.dataset, "norm": entry.norm,
                                "spiking": entry.spiking, "num_steps": entry.num_steps,
                                "test_accuracy": entry.test_accuracy, "epochs_done": entry.epochs_done,
-                               "created": entry.created, "preset": entry.preset}
+                               "created": entry.created, "preset": entry.preset,
+                               "seed": ((entry.config or {}).get("train") or {}).get("seed")}
             try:
                 status = analysis_status(path)
             except Exception as problem:  # an unreadable meta.json must not hide the run
@@ -273,14 +274,17 @@ def _drifting_mean(drift: str, num_steps: int, peak: float) -> np.ndarray:
 def bn_vs_bntt_demo(*, num_steps: int = 10, channels: int = 4, batch_size: int = 64, drift: str = "rise_then_fall",
                     peak: float = 3.0, spread_growth: float = 1.0, train_batches: int = 40,
                     seed: int = 0) -> pd.DataFrame:
-    """Why per-step statistics matter: standard BN (one set of statistics for all steps, `SharedBN`)
-    against BNTT (one per step), both fitted in train mode on synthetic currents whose mean and spread
-    change over time, then evaluated with their running statistics on a fresh batch.
+    """Why per-step statistics matter: the paper's standard BN (`StepBN`, norm="bn": one BatchNorm
+    called at every step, so in training step t is normalised with its own batch statistics, but only
+    ONE running mean/var is stored) against BNTT (a running mean/var per step), both fitted in train
+    mode on synthetic currents whose mean and spread change over time, then evaluated with their
+    running statistics on a fresh batch: the inference mismatch BNTT removes (paper Fig 3).
 
     A row per step t = 1..T with: input_mean, input_std (what the layer really sees at t),
-    bn_running_mean (the single stored mean, the same at every t), bntt_running_mean (step t's own),
-    bn_output_mean/std and bntt_output_mean/std (after normalisation at eval: BNTT stays near 0/1 at
-    every step, shared BN is biased wherever the step's statistics differ from the average).
+    bn_running_mean (standard BN's one stored mean, the same at every t), bntt_running_mean (step t's
+    own), bn_output_mean/std and bntt_output_mean/std (after normalisation at eval: BNTT stays near 0/1
+    at every step; standard BN's output mean drifts with t, biased wherever the step's mean differs
+    from the one stored mean).
     """
     if int(num_steps) < 1 or int(channels) < 1 or int(batch_size) < 2 or int(train_batches) < 1:
         raise ValueError("num_steps and channels must be ≥ 1, batch_size ≥ 2, train_batches ≥ 1")
@@ -292,26 +296,26 @@ def bn_vs_bntt_demo(*, num_steps: int = 10, channels: int = 4, batch_size: int =
         noise = torch.randn((int(num_steps), int(batch_size), int(channels)), generator=generator)
         return means.view(-1, 1, 1) + spreads.view(-1, 1, 1) * noise
 
-    shared, per_step = SharedBN(int(channels)), BNTT(int(channels), int(num_steps))
-    shared.train()
+    standard, per_step = StepBN(int(channels)), BNTT(int(channels), int(num_steps))
+    standard.train()
     per_step.train()
     with torch.no_grad():
         for _ in range(int(train_batches)):
             batch = sample()
-            shared(batch)
+            standard(batch)
             per_step(batch)
-        shared.eval()
+        standard.eval()
         per_step.eval()
         test = sample()
-        shared_out, bntt_out = shared(test), per_step(test)
+        standard_out, bntt_out = standard(test), per_step(test)
     return pd.DataFrame({
         "t": np.arange(1, int(num_steps) + 1),
         "input_mean": test.mean(dim=(1, 2)).numpy(),
         "input_std": test.std(dim=(1, 2)).numpy(),
-        "bn_running_mean": float(shared.running_mean.mean()),
+        "bn_running_mean": float(standard.running_mean.mean()),
         "bntt_running_mean": per_step.running_mean.mean(dim=1).numpy(),
-        "bn_output_mean": shared_out.mean(dim=(1, 2)).numpy(),
-        "bn_output_std": shared_out.std(dim=(1, 2)).numpy(),
+        "bn_output_mean": standard_out.mean(dim=(1, 2)).numpy(),
+        "bn_output_std": standard_out.std(dim=(1, 2)).numpy(),
         "bntt_output_mean": bntt_out.mean(dim=(1, 2)).numpy(),
         "bntt_output_std": bntt_out.std(dim=(1, 2)).numpy(),
     })
@@ -435,12 +439,14 @@ def _display(pixels: torch.Tensor) -> np.ndarray:
 
 
 def perturbation_predictions(models: dict, pixels: torch.Tensor, label: int, *, sigma: float, epsilon: float,
-                             seed: int = 0, class_names: list[str] | None = None) -> dict:
+                             seed: int = 0, class_names: list[str] | None = None,
+                             noise_mode: str = "unclipped") -> dict:
     """One test image clean, with Gaussian noise and under FGSM, and every model's prediction on each.
 
     `models`: {name: (model, DataInfo)}; `pixels`: the clean image [1, C, H, W] in [0, 1] (or uint8).
     Noise and attack act on the pixels, which each model then normalises with its own statistics, as
-    in `bntt_core.robustness` (Fig 8): noise x + σ·z (z seeded), clipped; FGSM x + ε·sign(∇_x L)
+    in `bntt_core.robustness` (Fig 8): noise x + σ·z (z seeded) as `noise_mode` says (unclipped, the
+    default and the paper's; clipped to [0, 1]; or shift: x + σ, no noise); FGSM x + ε·sign(∇_x L)
     with each model's OWN gradient (SNN-crafted through the surrogate for SNNs,
     `bntt_core.robustness.fgsm_signs`), clipped. Predictions use the Poisson stream seeded with `seed`.
 
@@ -449,7 +455,7 @@ def perturbation_predictions(models: dict, pixels: torch.Tensor, label: int, *, 
     adversarial_confidence)}.
     """
     from bntt_core.data import normalize, to_pixels
-    from bntt_core.robustness import NOISE_SEED_OFFSET, fgsm_signs
+    from bntt_core.robustness import NOISE_SEED_OFFSET, check_noise_mode, fgsm_signs, perturb_noise
     from bntt_core.step import eval_logits
 
     if sigma < 0 or epsilon < 0:
@@ -457,8 +463,9 @@ def perturbation_predictions(models: dict, pixels: torch.Tensor, label: int, *, 
     clean = to_pixels(pixels).float()
     if clean.dim() != 4 or clean.shape[0] != 1:
         raise ValueError(f"expected one image [1, C, H, W]; got shape {tuple(clean.shape)}")
-    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(int(seed) + NOISE_SEED_OFFSET))
-    noisy = (clean + float(sigma) * noise).clamp(0.0, 1.0)
+    check_noise_mode(noise_mode)
+    noisy = perturb_noise(clean, float(sigma), noise_mode,
+                          torch.Generator().manual_seed(int(seed) + NOISE_SEED_OFFSET))
     labels = torch.tensor([int(label)])
 
     def name_of(index: int) -> str:
@@ -547,16 +554,23 @@ def _mean_accuracy_over(table: pd.DataFrame, column: str) -> float:
 
 
 def comparison_summary(runs: dict[str, dict], *, fgsm_epsilon: float | None = None,
-                       threshold: float | None = None) -> pd.DataFrame:
+                       threshold: float | None = None, noise_mode: str | None = None) -> pd.DataFrame:
     """One row per run for the Compare page (`bntt_core.plots.compare_figure`).
 
     `runs`: {run label: {"summary": run summary (as in `describe_runs`), "tables": {name: DataFrame}}}.
     Columns: run, method, accuracy (at T, from accuracy_by_step, else the recorded test accuracy),
     steps (T; 1 for the ANN), spike_rate (mean over layers of the Fig 5 rate), energy_pj (per image,
-    summed over layers), noise_auc (mean accuracy over the σ grid), fgsm_accuracy (at the grid ε nearest
+    summed over layers), noise_auc (mean accuracy over the σ grid of the noise curve of `noise_mode`;
+    None: the mode all the runs' tables share, unclipped first, `bntt_core.tables.common_noise_mode`;
+    a run without that mode gets NaN), fgsm_accuracy (at the grid ε nearest
     to `fgsm_epsilon`, default the largest), and with a `threshold`, early_exit_steps and
     early_exit_accuracy for runs that have γ (BNTT). Missing data are NaN (a missing bar).
     """
+    from bntt_core.tables import common_noise_mode, noise_table
+
+    if noise_mode is None:
+        noise_mode = common_noise_mode(t for run in runs.values()
+                                       if (t := (run.get("tables") or {}).get("noise")) is not None and len(t))
     rows = []
     for label, run in runs.items():
         summary, tables = run.get("summary", {}), run.get("tables", {})
@@ -574,8 +588,10 @@ def comparison_summary(runs: dict[str, dict], *, fgsm_epsilon: float | None = No
         if energy is not None and len(energy):
             row["energy_pj"] = float(energy["energy_pj"].sum())
         noise = tables.get("noise")
-        if noise is not None and len(noise):
-            row["noise_auc"] = _mean_accuracy_over(noise, "sigma")
+        if noise is not None and len(noise) and noise_mode is not None:
+            curve = noise_table(noise, noise_mode)
+            if len(curve):
+                row["noise_auc"] = _mean_accuracy_over(curve, "sigma")
         fgsm = tables.get("fgsm")
         if fgsm is not None and len(fgsm):
             target = float(fgsm["epsilon"].max()) if fgsm_epsilon is None else float(fgsm_epsilon)
@@ -593,6 +609,49 @@ def comparison_summary(runs: dict[str, dict], *, fgsm_epsilon: float | None = No
         if column not in ("run", "method"):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
+
+
+def seed_groups(summaries: dict[str, dict]) -> dict[str, str]:
+    """{run label: group} where a group is one method on one dataset, architecture and T — the runs of
+    one experiment over several training seeds (`summary["seed"]`, config train.seed). Named by the
+    method alone when every run shares dataset, architecture and T, else 'method · dataset · arch · T n'."""
+    keys = {label: (run_method(s), s.get("dataset"), s.get("arch"), 1 if s.get("spiking") is False else s.get("num_steps"))
+            for label, s in summaries.items()}
+    shared = len({key[1:] for key in keys.values()}) <= 1
+    return {label: key[0] if shared else f"{key[0]} · {key[1]} · {key[2]} · T {key[3]}" for label, key in keys.items()}
+
+
+def method_verdicts(summary: pd.DataFrame, groups: dict[str, str] | None = None) -> pd.DataFrame:
+    """The Compare page's verdicts: for every metric of `summary` (comparison_summary) whose better
+    direction is known (bntt_core.plots.COMPARE_METRICS) and that at least two groups have, the groups
+    (`seed_groups`; default: each run its own) ranked with `bntt_core.verdicts.compare_methods`: mean ±
+    std over seeds, "tie" within the spread, "one seed" when a group has a single run.
+
+    Columns: metric, better, ranking (best first, '>' ahead, '≈' tie, '?' one seed), best, next,
+    verdict (best against next: ahead | tie | one seed), difference (best − next, raw, in the metric's
+    unit; accuracies in percentage points), seeds (n per group)."""
+    from bntt_core.plots import COMPARE_METRICS
+    from bntt_core.verdicts import compare_methods
+
+    rows = []
+    for metric, (_title, _log, is_accuracy, better) in COMPARE_METRICS.items():
+        if metric not in summary.columns or better not in ("higher", "lower"):
+            continue
+        values: dict[str, list[float]] = {}
+        for run, value in zip(summary["run"], summary[metric], strict=True):
+            if pd.notna(value):
+                scale = 100.0 if is_accuracy and float(value) <= 1.0 else 1.0
+                values.setdefault((groups or {}).get(run, run), []).append(float(value) * scale)
+        if len(values) < 2:
+            continue
+        comparison = compare_methods(values, higher_is_better=better == "higher")
+        best, nxt = comparison.order[0], comparison.order[1]
+        pair = comparison.pair(best, nxt)
+        digits = 2 if is_accuracy else 3
+        rows.append({"metric": metric, "better": better, "ranking": comparison.summary(digits),
+                     "best": best, "next": nxt, "verdict": pair.verdict, "difference": pair.difference,
+                     "seeds": ", ".join(f"{m} {comparison.stats[m].n}" for m in comparison.order)})
+    return pd.DataFrame(rows, columns=["metric", "better", "ranking", "best", "next", "verdict", "difference", "seeds"])
 
 
 if __name__ == "__main__":

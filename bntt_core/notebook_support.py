@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bntt_core.tables import TABLES
+from bntt_core.tables import TABLES, common_noise_mode, noise_table
+from bntt_core.verdicts import compare_methods
 
 # ------------------------------------------------------------------------------ the shipped runs
 # The ONE place that names the shipped runs (data/runs/, see data/runs/README.md). Paths are relative
@@ -59,22 +61,30 @@ SHIPPED: dict[str, str] = {
 }
 
 # How each role is called in figures and tables. The labels name the method in words that
-# `bntt_core.plots.method_of` recognises, so every figure colours a method the same way.
+# `bntt_core.plots.method_of` recognises, so every figure colours a method the same way. The BN roles
+# (`BN_ROLES`) are labelled by the norm their run really has (`label(role, run_path)`); "BN" is only
+# the fallback for a run that cannot be read.
 ROLE_LABELS: dict[str, str] = {
     "quickstart": "BNTT (quickstart)",
     "bntt": "BNTT",
-    "bn": "BN (shared over time)",
+    "bn": "BN",
     "ln": "LN",
     "none": "none (surrogate BP)",
     "ann": "ANN",
     "converted": "ANN→SNN conversion",
     "cifar10_bntt": "CIFAR-10 BNTT",
-    "cifar10_bn": "CIFAR-10 BN (shared over time)",
+    "cifar10_bn": "CIFAR-10 BN",
     "cifar10_none": "CIFAR-10 none (surrogate BP)",
     "cifar10_paper": "CIFAR-10 BNTT, paper VGG9 (GPU)",
     "seq_bntt": "seq-MNIST BNTT",
     "seq_none": "seq-MNIST none (surrogate BP)",
 }
+# Roles that stand for "a BN run", {role: what comes before the method's name}. Their label is the name
+# of the norm the run was really trained with, from THE one mapping `bntt_core.plots.METHOD_NAMES`: the
+# shipped fmnist-vgg5-bn and cifar10-cpu-bn (run format bntt-run/1, whose "bn" reads as today's
+# "bn-joint", `bntt_core.runs.upgrade_settings`) are "BN joint (statistics over T·B)", a QUICK stand-in
+# or any run trained today with norm="bn" is the paper's BN with per-step batch statistics.
+BN_ROLES: dict[str, str] = {"bn": "", "cifar10_bn": "CIFAR-10 "}
 
 DEFAULT_OUTPUT_DIR = "notebooks/outputs"
 QUICK_CACHE_ENV = "BNTT_QUICK_CACHE"
@@ -145,8 +155,19 @@ def quick_cache_dir() -> Path:
     return folder
 
 
-def label(role: str) -> str:
-    """The display label of a role (the role itself when it is not a known one)."""
+def label(role: str, run_path: str | os.PathLike | None = None) -> str:
+    """The display label of a role (the role itself when it is not a known one). Given the role's run,
+    a BN role (`BN_ROLES`) is labelled by the norm that run really has (`bntt_core.plots.METHOD_NAMES`)."""
+    if run_path is not None and role in BN_ROLES:
+        from bntt_core.plots import METHOD_NAMES
+        from bntt_core.runs import RunError, read_config
+
+        try:  # the config alone (upgraded from older run formats); a run without weights still has its norm
+            norm = (read_config(run_path).get("model") or {}).get("norm")
+        except (RunError, OSError):
+            norm = None
+        if norm in METHOD_NAMES:
+            return BN_ROLES[role] + METHOD_NAMES[norm]
     return ROLE_LABELS.get(role, role)
 
 
@@ -261,7 +282,7 @@ def workshop_runs(norms: Sequence[str], *, quick: bool, num_steps: int, epochs: 
                 final, recipe=recipe, progress="quiet", analysis_images=None), f"{norm}: trained and analysed")
     print("runs used:")
     for norm, path in found.items():
-        print(f"  {label(norm):32s} {describe(path)}")
+        print(f"  {label(norm, path):32s} {describe(path)}")
     return found
 
 
@@ -311,7 +332,7 @@ def ensure_runs(run_dirs: Mapping[str, str | os.PathLike], quick: bool, *,
         resolved[role] = quick_run(role)
     print("runs used:")
     for role, path in resolved.items():
-        print(f"  {label(role):32s} {describe(path)}")
+        print(f"  {label(role, path):32s} {describe(path)}")
     return resolved
 
 
@@ -339,7 +360,7 @@ def tables(runs: Mapping[str, Path], name: str, *, roles: Sequence[str] | None =
     for role in chosen:
         table = read_table(runs[role], name)
         if table is not None and len(table):
-            found[label(role)] = table
+            found[label(role, runs[role])] = table
     return found
 
 
@@ -364,7 +385,7 @@ def analysis_meta(run_path: str | os.PathLike, name: str) -> dict:
 # ------------------------------------------------------------------------------------ figures
 def save_figure(fig, name: str, data: pd.DataFrame | Mapping[str, pd.DataFrame],
                 out_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR, *, png: bool = True) -> dict[str, Path]:
-    """Write `name`.html (self-contained), `name`.png (when kaleido can render here) and `name`.csv
+    """Write `name`.html (self-contained), `name`.png (png=True: waits for kaleido, retries once, else FigureExportError) and `name`.csv
     (the data behind the figure; several runs become one table with a `run` column) into `out_dir`."""
     from bntt_core import plots
 
@@ -377,11 +398,11 @@ def save_figure(fig, name: str, data: pd.DataFrame | Mapping[str, pd.DataFrame],
     csv_path.write_bytes(plots.figure_data(data))
     written["csv"] = csv_path
     if png:
-        image = plots.figure_to_png(fig)
-        if image is not None:
-            png_path = folder / f"{name}.png"
-            png_path.write_bytes(image)
-            written["png"] = png_path
+        # batch export: waits for the renderer, retries once with a fresh one, else FigureExportError naming it
+        image = plots.figure_to_png(fig, name=name)
+        png_path = folder / f"{name}.png"
+        png_path.write_bytes(image)
+        written["png"] = png_path
     print(f"saved {name}: " + ", ".join(path.name for path in written.values()) + f" in {folder}")
     return written
 
@@ -397,6 +418,65 @@ def save_table(data: pd.DataFrame, name: str, out_dir: str | os.PathLike = DEFAU
 # ------------------------------------------------------------------------------------ verdicts
 # Each `verdict_*` prints plain sentences about what the runs show (computed, never assumed) and
 # returns the table behind them, so a notebook's closing markdown can point at printed numbers.
+# Rankings of methods go through ONE rule, `bntt_core.verdicts.compare_methods`: mean ± std over the
+# seeds present, "tie" within the spread, "one seed" when a method has a single run. Runs of one method
+# over several seeds are grouped with `run_groups` (pass `groups=` to the verdicts); without it every
+# run is its own group, i.e. one seed.
+_SEED_SUFFIX = re.compile(r"[\s,·(-]*\bseed\s*\d+\)?\s*$", re.IGNORECASE)
+
+
+def _group_key(path: Path) -> str:
+    """What makes two runs the same experiment up to the training seed: kind, the model, the dataset and
+    the training recipe without its seed (and without settings that do not change the result)."""
+    from bntt_core.runs import read_config
+
+    config = read_config(path)
+    train = {k: v for k, v in (config.get("train") or {}).items()
+             if k not in ("seed", "threads", "device", "data_dir", "eval_batch_size", "progress")}
+    return json.dumps({"kind": config.get("kind"), "model": config.get("model"),
+                       "dataset": (config.get("data") or {}).get("dataset"), "train": train},
+                      sort_keys=True, default=str)
+
+
+def run_groups(runs: Mapping[str, str | os.PathLike]) -> dict[str, str]:
+    """{display label: group name} for `runs` ({role: run dir}): runs whose config.json differs only in
+    the training seed (`train.seed`) form one group, named after its first run's label without a
+    trailing "seed N". A run whose config cannot be read is its own group."""
+    groups, names = {}, {}
+    for role, path in runs.items():
+        shown = label(role, path)
+        try:
+            key = _group_key(Path(path))
+        except (OSError, ValueError):
+            key = f"unreadable:{shown}"
+        names.setdefault(key, _SEED_SUFFIX.sub("", shown) or shown)
+        groups[shown] = names[key]
+    return groups
+
+
+def _by_group(values: Mapping[str, float], groups: Mapping[str, str] | None) -> dict[str, list[float]]:
+    """{group: [value of each of its runs]} from {run label: value}; no groups: each run its own group."""
+    grouped: dict[str, list[float]] = {}
+    for run, value in values.items():
+        grouped.setdefault((groups or {}).get(run, run), []).append(float(value))
+    return grouped
+
+
+def _print_comparison(values: Mapping[str, float], groups: Mapping[str, str] | None, *, what: str,
+                      higher_is_better: bool, focus: str | None = None, digits: int = 2, unit: str = ""):
+    """Print the methods ranked by `what` (mean ± std over seeds, '>' ahead, '≈' tie, '?' one seed) and
+    the verdict of `focus` (its group) against every other; returns the MethodComparison."""
+    grouped = _by_group({run: v for run, v in values.items() if np.isfinite(v)}, groups)
+    if not grouped:
+        return None
+    comparison = compare_methods(grouped, higher_is_better=higher_is_better)
+    print(f"{what} ({'higher' if higher_is_better else 'lower'} is better): {comparison.summary(digits, unit)}.")
+    focus_group = (groups or {}).get(focus, focus) if focus is not None else None
+    if focus_group in comparison.stats and len(comparison.order) > 1:
+        verdicts = [comparison.pair(focus_group, other).text(digits, unit)
+                    for other in comparison.order if other != focus_group]
+        print(f"→ {focus_group} against the others: " + "; ".join(verdicts) + ".")
+    return comparison
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
@@ -447,10 +527,12 @@ def _peak_text(peaks: pd.DataFrame) -> str:
     return ", ".join(f"{r.layer}: {'flat' if r.flat else f't = {r.peak_t}'}" for r in peaks.itertuples())
 
 
-def verdict_spike_activity(spike_activity: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT") -> pd.DataFrame:
+def verdict_spike_activity(spike_activity: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT", *,
+                           groups: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Fig 1: per run, the step at which each layer's activity peaks, whether deeper layers peak
     later, how many layers rise and then fall to ≤ half their peak, and what share of the peak
-    activity is left at the last step (mean over layers)."""
+    activity is left at the last step (mean over layers); methods compared on that share (lower: falls
+    off more) with `bntt_core.verdicts.compare_methods` over the seeds in `groups` (run_groups)."""
     rows = []
     for run, data in spike_activity.items():
         peaks = peak_steps(data, "spikes_per_neuron")
@@ -466,10 +548,9 @@ def verdict_spike_activity(spike_activity: Mapping[str, pd.DataFrame], bntt_labe
               f"{row.layers_rising_and_falling}; activity at the last step = {row.last_step_over_peak:.0%} of "
               f"the peak (mean over layers).")
     if bntt_label in set(frame["run"]) and len(frame) > 1:
-        mine = float(frame.loc[frame["run"] == bntt_label, "last_step_over_peak"].iloc[0])
-        others = frame.loc[frame["run"] != bntt_label, "last_step_over_peak"]
-        print(f"→ {bntt_label}'s activity falls off more by the last step than every other run's: "
-              f"{_yes(bool((mine < others).all()))} ({mine:.0%} vs {', '.join(f'{v:.0%}' for v in others)}).")
+        _print_comparison({r.run: 100.0 * r.last_step_over_peak for r in frame.itertuples()}, groups,
+                          what="activity left at the last step, % of the peak", higher_is_better=False,
+                          focus=bntt_label, digits=0, unit="%")
     return frame
 
 
@@ -512,7 +593,8 @@ def verdict_bn_input(bn_input: pd.DataFrame, layer: str) -> dict:
               f"{result['largest_gap_over_std']:.2f} std).")
         print(f"→ a single statistic misfits some steps here: {_yes(result['steps_off_by_over_half_std'] > 0)}.")
     else:
-        print("This run stores no single running mean (its norm is not shared BN), so there is no mismatch to measure.")
+        print("This run stores no single running mean (its norm keeps statistics per step, or none), so there is "
+              "no mismatch to measure.")
     return result
 
 
@@ -567,9 +649,11 @@ def gamma_histogram_layers(gamma: pd.DataFrame, paper: Sequence[str] = ("conv1",
     return list(dict.fromkeys([layers[0], layers[len(layers) // 2], layers[-1]]))
 
 
-def verdict_spike_rate(rates: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT") -> pd.DataFrame:
-    """Fig 5: the spike rate of every run per layer (wide), which run is sparsest in each layer, and
-    how many layers BNTT is the sparsest in."""
+def verdict_spike_rate(rates: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT", *,
+                       groups: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Fig 5: the spike rate of every run per layer (wide), which run is sparsest in each layer, how
+    many layers BNTT is the sparsest in, and the methods compared on the mean rate over layers
+    (`bntt_core.verdicts.compare_methods` over the seeds in `groups`)."""
     wide = None
     for run, data in rates.items():
         column = data[["layer", "rate"]].astype({"layer": str}).rename(columns={"rate": run})
@@ -581,13 +665,26 @@ def verdict_spike_rate(rates: Mapping[str, pd.DataFrame], bntt_label: str = "BNT
           + ", ".join(f"{run} {means[run]:.3g}" for run in runs) + ".")
     if bntt_label in runs:
         count = int((wide["sparsest"] == bntt_label).sum())
-        print(f"→ {bntt_label} is the sparsest run in {count} of {len(wide)} layers.")
+        print(f"{bntt_label} is the sparsest run in {count} of {len(wide)} layers.")
+    _print_comparison({run: float(means[run]) for run in runs}, groups, what="mean spike rate over layers",
+                      higher_is_better=False, focus=bntt_label if bntt_label in runs else None, digits=3)
     return wide
 
 
-def verdict_robustness(curves: Mapping[str, pd.DataFrame], column: str, bntt_label: str = "BNTT") -> pd.DataFrame:
+def verdict_robustness(curves: Mapping[str, pd.DataFrame], column: str, bntt_label: str = "BNTT", *,
+                       groups: Mapping[str, str] | None = None, mode: str | None = None) -> pd.DataFrame:
     """Fig 8: per run, clean accuracy, accuracy at the strongest noise/attack, the mean accuracy
-    over the grid (area under the curve ÷ its width) and the rank by that mean (1 = most robust)."""
+    over the grid (area under the curve ÷ its width) and the rank by that mean (1 = most robust); the
+    methods compared on that mean with `bntt_core.verdicts.compare_methods` (mean ± std over the seeds
+    in `groups`, "tie" within the spread, "one seed"). Noise tables (column "sigma"): the curve of noise
+    `mode` (default None or "": the one every run has, unclipped first; a table without modes is clipped)."""
+    if column == "sigma":
+        mode = mode or common_noise_mode(curves.values())
+        if mode is None:
+            raise ValueError("the noise tables share no noise mode; pass mode= explicitly")
+        curves = {run: noise_table(data, mode) for run, data in curves.items()}
+        curves = {run: data for run, data in curves.items() if len(data)}
+        print(f"noise mode: {mode}")
     rows = []
     for run, data in curves.items():
         data = data.sort_values(column)
@@ -605,9 +702,15 @@ def verdict_robustness(curves: Mapping[str, pd.DataFrame], column: str, bntt_lab
     for row in frame.itertuples():
         print(f"#{row.rank} {row.run}: mean accuracy over the {symbol} grid {row.mean_accuracy_over_grid:.1f}% "
               f"(clean {row.clean_accuracy:.1f}%, at {symbol} = {row[3]:g}: {row.accuracy_at_largest:.1f}%).")
-    print(f"→ most robust here: {frame['run'].iloc[0]}"
-          + (f"; {bntt_label} ranks {int(frame.loc[frame['run'] == bntt_label, 'rank'].iloc[0])} of {len(frame)}."
-             if bntt_label in set(frame["run"]) else "."))
+    comparison = _print_comparison(dict(zip(frame["run"], frame["mean_accuracy_over_grid"], strict=True)), groups,
+                                   what=f"mean accuracy over the {symbol} grid", higher_is_better=True,
+                                   focus=bntt_label if bntt_label in set(frame["run"]) else None, digits=1, unit="%")
+    if comparison is not None:
+        best = comparison.order[0]
+        second = comparison.order[1] if len(comparison.order) > 1 else None
+        verdict = "only method" if second is None else comparison.pair(best, second).verdict
+        print(f"→ most robust here: {best} ({'ahead' if verdict == 'ahead' else verdict} against the next, "
+              f"{second})." if second else f"→ most robust here: {best} (the only method).")
     return frame
 
 
@@ -628,7 +731,8 @@ def accuracy_summary(runs: Mapping[str, Path]) -> pd.DataFrame:
             accuracy = float(by_step.sort_values("t")["accuracy"].iloc[-1])
             images = analysis_meta(path, "accuracy_by_step").get("num_images", images)
         method = run_method({"kind": entry.kind, "spiking": entry.spiking, "norm": entry.norm})
-        rows.append({"run": label(role), "method": method, "arch": entry.arch, "dataset": entry.dataset,
+        rows.append({"run": label(role, path), "method": method, "arch": entry.arch, "dataset": entry.dataset,
+                     "seed": (config.get("train") or {}).get("seed"),
                      "steps": 1 if entry.spiking is False else entry.num_steps,
                      "test_accuracy_percent": None if accuracy is None else _percent(float(accuracy)),
                      "test_images": images, "epochs": entry.epochs_done,
@@ -638,16 +742,20 @@ def accuracy_summary(runs: Mapping[str, Path]) -> pd.DataFrame:
 
 def verdict_accuracy(summary: pd.DataFrame, order: Sequence[str] = ("bntt", "bn", "none")) -> None:
     """Tables 1/5/3: the runs ranked by test accuracy, and whether the methods in `order` (by
-    default BNTT > BN > none, the paper's claim at low T) come out in that order."""
+    default BNTT > BN > none, the paper's claim at low T) come out in that order: the runs of one method
+    (its seeds, the `method` column) compared with `bntt_core.verdicts.compare_methods` — mean ± std,
+    "tie" within the spread, "one seed" when a method has a single run."""
     ranked = summary.dropna(subset=["test_accuracy_percent"]).sort_values("test_accuracy_percent", ascending=False)
     print("ranked by test accuracy: " + ", ".join(f"{r.run} {r.test_accuracy_percent:.2f}%"
                                                   for r in ranked.itertuples()) + ".")
-    best = ranked.groupby("method")["test_accuracy_percent"].max()
-    present = [method for method in order if method in best.index]
+    present = [method for method in order if method in set(ranked["method"])]
     if len(present) > 1:
-        holds = all(best[a] > best[b] for a, b in zip(present, present[1:], strict=False))
-        print(f"→ {' > '.join(present)} holds here: {_yes(holds)} "
-              f"({', '.join(f'{m} {best[m]:.2f}%' for m in present)}).")
+        chosen = ranked[ranked["method"].isin(present)]
+        comparison = compare_methods({m: chosen.loc[chosen["method"] == m, "test_accuracy_percent"].tolist()
+                                      for m in present})
+        pairs = [comparison.pair(a, b).text(2, "%") for a, b in zip(present, present[1:], strict=False)]
+        print(f"{comparison.summary(2, '%')}.")
+        print(f"→ {' > '.join(present)} holds here: {comparison.holds(present)} ({'; '.join(pairs)}).")
 
 
 def energy_convention(run_path: str | os.PathLike) -> str:
@@ -660,9 +768,11 @@ def energy_convention(run_path: str | os.PathLike) -> str:
     return str(convention or plots.ENERGY_CONVENTION)
 
 
-def verdict_energy(energy: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT") -> pd.DataFrame:
-    """Energy: each run's total per image (pJ), its synaptic operations and MACs, and its ratio to
-    BNTT's energy."""
+def verdict_energy(energy: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT", *,
+                   groups: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Energy: each run's total per image (pJ), its synaptic operations and MACs, its ratio to
+    BNTT's energy, and the methods compared on it (`bntt_core.verdicts.compare_methods` over the seeds
+    in `groups`)."""
     totals = pd.DataFrame([{"run": run, "energy_pj": float(data["energy_pj"].sum()),
                             "synops": float(data["synops"].sum()), "macs": float(data["macs"].sum())}
                            for run, data in energy.items()])
@@ -671,7 +781,13 @@ def verdict_energy(energy: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT")
         totals[f"times_{bntt_label}"] = totals["energy_pj"] / reference if reference > 0 else float("nan")
     totals = totals.sort_values("energy_pj").reset_index(drop=True)
     print("energy per image: " + ", ".join(f"{r.run} {r.energy_pj:.4g} pJ" for r in totals.itertuples()) + ".")
-    print(f"→ lowest energy here: {totals['run'].iloc[0]}.")
+    comparison = _print_comparison(dict(zip(totals["run"], totals["energy_pj"] / 1e6, strict=True)), groups,
+                                   what="energy per image", higher_is_better=False,
+                                   focus=bntt_label if bntt_label in set(totals["run"]) else None, digits=3,
+                                   unit=" µJ")
+    if comparison is not None and len(comparison.order) > 1:
+        verdict = comparison.pair(comparison.order[0], comparison.order[1]).verdict
+        print(f"→ lowest energy here: {comparison.order[0]} ({verdict} against the next, {comparison.order[1]}).")
     return totals
 
 

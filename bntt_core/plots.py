@@ -11,7 +11,7 @@ that compare runs), `metrics.csv` for training curves, and plain numpy arrays fo
     fig = plots.gamma_mean_figure(read_table(run, "gamma_mean"), threshold=0.1)       # Fig 4
     fig = plots.spike_rate_figure({"conversion": a, "surrogate BN": b, "BNTT": c})      # Fig 5
     html = plots.figure_to_html(fig)          # self-contained (plotly.js inline), works offline
-    png = plots.figure_to_png(fig)            # bytes, or None (logged) where kaleido cannot render
+    png = plots.figure_to_png(fig, name="fig5")  # bytes; FigureExportError if it cannot be made (retried once)
     csv = plots.figure_data({"BNTT": c})      # the data behind it, with a run column
 
 `exit_step_from_gamma_mean` (the paper's exit rule, from `bntt_core.early_exit`) is importable from here
@@ -45,7 +45,7 @@ from plotly.subplots import make_subplots
 
 from bntt_core.early_exit import exit_step_from_gamma_mean  # the paper's rule; re-exported here
 from bntt_core.surrogate import SURROGATES, get_surrogate
-from bntt_core.tables import TABLES
+from bntt_core.tables import NOISE_MODE_COLUMN, TABLES, noise_modes, noise_table
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,10 @@ logger = logging.getLogger(__name__)
 # Okabe–Ito colours: distinguishable with the common colour-vision deficiencies and in greyscale print.
 METHOD_COLORS: dict[str, str] = {
     "bntt": "#0072B2",  # blue: the paper's method, the one every figure is about
-    "bn": "#D55E00",  # vermillion: standard BN shared over time (surrogate gradient without BNTT)
+    "bn": "#D55E00",  # vermillion: the paper's standard BN (one BN called at every step; surrogate gradient)
+    "bn-joint": "#CC6677",  # rose (Tol): one BN with statistics over all T·B jointly (bntt-run/1's "bn")
+    "tdbn": "#44AA99",  # teal (Tol): threshold-dependent BN (Zheng et al. 2021)
+    "tebn": "#DDAA33",  # ochre (Tol): temporal effective BN (Duan et al. 2022)
     "ln": "#009E73",  # bluish green
     "none": "#7F7F7F",  # grey: no normalisation
     "ann": "#222222",  # near black: the non-spiking reference
@@ -62,7 +65,10 @@ METHOD_COLORS: dict[str, str] = {
 }
 METHOD_NAMES: dict[str, str] = {
     "bntt": "BNTT",
-    "bn": "BN (shared over time)",
+    "bn": "BN (paper: per-step batch statistics)",
+    "bn-joint": "BN joint (statistics over T·B)",
+    "tdbn": "tdBN",
+    "tebn": "TEBN",
     "ln": "LN",
     "none": "no normalisation",
     "ann": "ANN",
@@ -103,7 +109,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "gamma_mean": ("layer", "t"),
     "early_exit": ("threshold",),
     "dynamic_exit": ("confidence",),
-    "noise": ("sigma",),
+    "noise": ("mode", "sigma"),  # an old table without `mode` is read as clipped (tables.noise_table)
     "fgsm": ("epsilon",),
     "energy": ("layer",),
 }
@@ -114,7 +120,10 @@ _METHOD_TOKENS = (  # checked in this order: "converted" before "ann", "bntt" be
     ("converted", {"converted", "conversion", "convert", "ann2snn"}),
     ("ann", {"ann"}),
     ("bntt", {"bntt"}),
-    ("bn", {"bn", "batchnorm", "sharedbn"}),
+    ("tdbn", {"tdbn"}),
+    ("tebn", {"tebn"}),
+    ("bn-joint", {"joint", "sharedbn", "shared"}),  # before "bn": "BN joint", "BN (shared over time)"
+    ("bn", {"bn", "batchnorm", "stepbn"}),
     ("ln", {"ln", "layernorm", "timeln"}),
     ("none", {"none", "nonorm"}),
 )
@@ -568,13 +577,73 @@ def gamma_histogram_figure(gamma: pd.DataFrame, layers: Sequence[str] | None = (
 # -------------------------------------------------------------------------- Fig 7: early exit
 
 
-def early_exit_figure(early_exit: pd.DataFrame, threshold: float | None = None) -> go.Figure:
+def early_exit_figure(early_exit: pd.DataFrame, threshold: float | None = None,
+                      summary: pd.DataFrame | None = None) -> go.Figure:
     """Fig 7: accuracy (left axis) and exit step (right axis) against the γ threshold.
 
     `early_exit`: threshold, exit_step, accuracy, steps_saved. With `threshold` the grid point nearest
-    to it is marked and annotated (exit step, accuracy, steps saved): the dashboard's slider.
+    to it is marked and annotated (exit step, accuracy, steps saved): the dashboard's slider. With
+    `summary` (the run's early_exit_summary) the paper's τ = 0.1 and the τ chosen on the validation
+    slice are marked too (or the reason there is none); `layout.meta["marks"]` lists what was marked.
     """
     df = _check_table(early_exit, "early_exit", numeric=("threshold", "exit_step", "accuracy", "steps_saved"))
+    fig = _fig7(df, threshold)
+    if summary is not None:
+        _mark_exit_rules(fig, _check_summary(summary), _percent_factor(df["accuracy"]))
+    return fig
+
+
+_RULE_STYLE = {  # rule → (label, line dash, marker symbol)
+    "paper": ("paper τ = 0.1", "dash", "diamond"),
+    "validation": ("τ chosen on the validation slice", "dot", "star"),
+    "truncation": ("truncation (no γ)", "solid", "x"),
+}
+
+
+def _check_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    from bntt_core.early_exit import summary_table
+
+    checked = _check_table(summary, "early_exit_summary",
+                           numeric=("threshold", "exit_step", "num_steps", "steps_saved", "accuracy", "accuracy_change"))
+    return summary_table(checked)
+
+
+def _unavailable_note(summary: pd.DataFrame, rule: str) -> str | None:
+    rows = summary[(summary["rule"] == rule) & ~summary["available"]]
+    return None if rows.empty else str(rows["reason"].iloc[0])
+
+
+def _mark_exit_rules(fig: go.Figure, summary: pd.DataFrame, factor: float) -> None:
+    """Mark the paper and validation rows of a BNTT summary on Fig 7 (x: τ, left axis: accuracy)."""
+    marks = []
+    for rule in ("paper", "validation"):
+        rows = summary[(summary["rule"] == rule) & summary["available"]]
+        if rows.empty:
+            continue
+        row = rows.iloc[0]
+        label, dash, symbol = _RULE_STYLE[rule]
+        fig.add_vline(x=float(row["threshold"]), line=dict(color=METHOD_COLORS["bntt"], dash=dash, width=1.5))
+        fig.add_trace(go.Scatter(
+            x=[float(row["threshold"])], y=[float(row["accuracy"]) * factor], mode="markers",
+            name=f"{label}: exit at t = {int(row['exit_step'])}",
+            marker=dict(symbol=symbol, size=14, color=METHOD_COLORS["bntt"], line=dict(color="#222222", width=1.5)),
+            hovertemplate=f"{label}<br>τ %{{x:.3g}}<br>test accuracy %{{y:.2f}}%<extra></extra>",
+        ), secondary_y=False)
+        marks.append(rule)
+    reason = _unavailable_note(summary, "validation")
+    if reason:
+        fig.add_annotation(x=0, y=-0.31, xref="paper", yref="paper", showarrow=False, xanchor="left", align="left",
+                           yanchor="top", text=f"τ on the validation slice: unavailable ({_short(reason)})",
+                           font=dict(size=12, color="#555555"))
+        fig.update_layout(margin=dict(b=140), height=(fig.layout.height or 480) + 60)
+    fig.update_layout(meta={**(fig.layout.meta or {}), "marks": marks})
+
+
+def _short(text: str, limit: int = 110) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _fig7(df: pd.DataFrame, threshold: float | None) -> go.Figure:
     df = df.sort_values("threshold")
     factor = _percent_factor(df["accuracy"])
     accuracy = df["accuracy"] * factor
@@ -619,6 +688,73 @@ def early_exit_figure(early_exit: pd.DataFrame, threshold: float | None = None) 
     return _style(fig, "Temporal early exit: accuracy and exit step vs γ threshold (Fig 7)", height=480)
 
 
+def early_exit_comparison_figure(accuracy_by_step: Mapping[str, pd.DataFrame], summary: pd.DataFrame) -> go.Figure:
+    """Early exit without the test set, against plain truncation: accuracy after t steps for every run
+    (its accuracy_by_step: for a run without BNTT γ, the network truncated at t), the exit steps of the
+    paper's τ = 0.1 and of the τ chosen on the validation slice as vertical lines, and a marker where each
+    run stands at them (the truncation baseline the γ rule must beat).
+
+    `accuracy_by_step`: {run label: t, accuracy}; `summary`: `bntt_core.early_exit.exit_comparison` (with a
+    `run` column) or one run's early_exit_summary. Unavailable rows are named under the plot with their
+    reason. `layout.meta`: {"steps": {rule: exit step}, "truncation": [run, ...]}.
+    """
+    runs = _check_runs(accuracy_by_step, "accuracy_by_step", numeric=("t", "accuracy"))
+    table = _check_summary(summary)
+    if "run" not in table.columns:
+        table["run"] = next(iter(runs)) if len(runs) == 1 else ""
+    factor = _percent_factor(*(df["accuracy"] for df in runs.values()), table["accuracy"])
+    colors = run_colors(list(runs))
+    fig = go.Figure()
+    for label, df in runs.items():
+        df = df.sort_values("t")
+        fig.add_trace(go.Scatter(
+            x=df["t"], y=df["accuracy"] * factor, name=label, mode="lines+markers", marker=dict(size=5),
+            line=dict(color=colors[label], width=2.5), legendgroup=label,
+            hovertemplate=f"{label}<br>after t = %{{x:g}} steps<br>accuracy %{{y:.2f}}%<extra></extra>",
+        ))
+    steps: dict[str, int] = {}
+    truncated: list[str] = []
+    own = table[table["rule"].isin(("paper", "validation")) & table["available"]]
+    for position, row in enumerate(own.itertuples(index=False)):
+        label, dash, _ = _RULE_STYLE[row.rule]
+        step = int(row.exit_step)
+        steps[row.rule] = step
+        fig.add_vline(x=step, line=dict(color=METHOD_COLORS["bntt"], dash=dash, width=1.5))
+        last = int(row.num_steps)
+        text = f"{label} → t = {step}" if row.rule == "paper" else f"{label} (τ = {row.threshold:.3g}) → t = {step}"
+        fig.add_annotation(x=step, y=0.04 + 0.09 * position, yref="paper", yanchor="bottom",
+                           xanchor="right" if step > last / 2 else "left", showarrow=False,
+                           bgcolor="rgba(255,255,255,0.85)", text=text)
+    for row in table[table["available"]].itertuples(index=False):
+        label, _, symbol = _RULE_STYLE[row.step_rule if row.rule == "truncation" else row.rule]
+        name = str(row.run)
+        if row.rule == "truncation":
+            truncated.append(name)
+            text = f"{name} truncated at the {label} step"
+            symbol = "x"
+        else:
+            text = f"{name}: {label}"
+        fig.add_trace(go.Scatter(
+            x=[int(row.exit_step)], y=[float(row.accuracy) * factor], mode="markers", name=text,
+            marker=dict(symbol=symbol, size=13, color=colors.get(name, "#222222"), line=dict(color="#222222", width=1)),
+            legendgroup=name, customdata=[[float(row.accuracy_change) * factor]],
+            hovertemplate=(f"{text}<br>t = %{{x:g}}<br>accuracy %{{y:.2f}}%<br>vs all steps "
+                           f"%{{customdata[0]:+.2f}} pts<extra></extra>"),
+        ))
+    notes = [f"{row.run or 'run'} ({row.rule}): unavailable — {_short(str(row.reason), 90)}"
+             for row in table[~table["available"]].itertuples(index=False)]
+    if notes:
+        fig.add_annotation(x=0, y=1.01, xref="paper", yref="paper", showarrow=False, xanchor="left", align="left",
+                           yanchor="bottom", text="<br>".join(notes[:4]), font=dict(size=12, color="#555555"))
+        fig.update_layout(margin=dict(t=90 + 18 * min(len(notes), 4)))
+    fig.update_xaxes(title_text="time steps used t")
+    fig.update_yaxes(title_text="test accuracy (%)")
+    longest = max(int(df["t"].max()) for df in runs.values())
+    fig.update_xaxes(range=[0.5, longest + 0.5])
+    fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0), meta={"steps": steps, "truncation": truncated})
+    return _style(fig, "Early exit chosen without the test set, vs plain truncation", height=520 + 20 * len(notes))
+
+
 def dynamic_exit_figure(dynamic_exit: pd.DataFrame, early_exit: pd.DataFrame | None = None) -> go.Figure:
     """Accuracy against mean steps used for the per-sample dynamic exit — ours, not in the paper — with
     the paper's γ-threshold exit curve beside it when `early_exit` is given.
@@ -658,31 +794,71 @@ def dynamic_exit_figure(dynamic_exit: pd.DataFrame, early_exit: pd.DataFrame | N
 # -------------------------------------------------------------------------- Fig 8: robustness
 
 _ROBUSTNESS = {
-    "noise": ("sigma", "Gaussian noise std σ (on [0, 1] pixels, before normalisation)",
-              "Accuracy under Gaussian input noise (Fig 8A)"),
+    "noise": ("sigma", "Gaussian noise σ (pixel units, {mode})", "Accuracy under Gaussian input noise (Fig 8A)"),
     "fgsm": ("epsilon", "FGSM strength ε (on [0, 1] pixels)",
              "Accuracy under FGSM attack (Fig 8B; SNN-crafted attack for SNNs)"),
 }
 
 
-def robustness_figure(tables: Mapping[str, pd.DataFrame], kind: str = "noise") -> go.Figure:
+NOISE_MODE_TEXT = {  # how the axis names each noise mode (bntt_core.robustness.NOISE_MODES)
+    "unclipped": "unclipped",
+    "clipped": "clipped to [0, 1]",
+    "shift": "shift: x + σ, no noise",
+}
+NOISE_MODE_DASH = {"unclipped": "solid", "clipped": "dash", "shift": "dot"}
+
+
+def robustness_figure(tables: Mapping[str, pd.DataFrame], kind: str = "noise", *,
+                      modes: Sequence[str] | None = None) -> go.Figure:
     """Fig 8: accuracy against noise σ (`kind="noise"`, noise tables) or FGSM ε (`kind="fgsm"`, fgsm
-    tables), one line per run. `tables`: {run label: table}."""
+    tables), one line per run. `tables`: {run label: table}.
+
+    Noise tables may hold several modes (`mode` column; a table without it is clipped,
+    `bntt_core.tables.noise_table`): one line per run and mode, the colour the run's and the line style
+    the mode's (unclipped solid, clipped dashed, shift dotted). `modes` keeps only those modes.
+    """
     if kind not in _ROBUSTNESS:
         raise ValueError(f"unknown robustness kind {kind!r}; choose one of {list(_ROBUSTNESS)}")
     x_column, x_title, title = _ROBUSTNESS[kind]
+    if kind == "noise" and isinstance(tables, Mapping):
+        tables = {label: noise_table(df) if isinstance(df, pd.DataFrame) else df for label, df in tables.items()}
+        if modes is not None:
+            wanted = [str(m) for m in modes]
+            tables = {label: df[df[NOISE_MODE_COLUMN].isin(wanted)] if isinstance(df, pd.DataFrame) else df
+                      for label, df in tables.items()}
+            tables = {label: df for label, df in tables.items() if not isinstance(df, pd.DataFrame) or len(df)}
+            if not tables:
+                raise ValueError(f"no run's noise table holds the mode(s) {wanted}")
     runs = _check_runs(tables, kind, numeric=(x_column, "accuracy"))
     factor = _percent_factor(*(df["accuracy"] for df in runs.values()))
     colors = run_colors(list(runs))
     symbol = "σ" if kind == "noise" else "ε"
+    all_modes = ([] if kind != "noise" else
+                 list(dict.fromkeys(m for df in runs.values() for m in noise_modes(df))))
+    several = len(all_modes) > 1
     fig = go.Figure()
     for label, df in runs.items():
-        df = df.sort_values(x_column)
-        fig.add_trace(go.Scatter(
-            x=df[x_column], y=df["accuracy"] * factor, name=label, mode="lines+markers",
-            line=dict(color=colors[label], width=2.5), marker=dict(size=7),
-            hovertemplate=f"{label}<br>{symbol} = %{{x:.3g}}<br>accuracy %{{y:.2f}}%<extra></extra>",
-        ))
+        parts = [(None, df)] if kind != "noise" else [(m, df[df[NOISE_MODE_COLUMN] == m]) for m in noise_modes(df)]
+        for mode, part in parts:
+            part = part.sort_values(x_column)
+            name = f"{label} · {mode}" if several else label
+            fig.add_trace(go.Scatter(
+                x=part[x_column], y=part["accuracy"] * factor, name=name, mode="lines+markers",
+                legendgroup=label, line=dict(color=colors[label], width=2.5, dash=NOISE_MODE_DASH.get(mode, "solid")),
+                marker=dict(size=7),
+                hovertemplate=(f"{name}<br>{symbol} = %{{x:.3g}}<br>accuracy %{{y:.2f}}%<extra></extra>"),
+            ))
+    if kind == "noise":
+        if several:
+            styles = ", ".join(f"{m} {dict(solid='solid', dash='dashed', dot='dotted')[NOISE_MODE_DASH[m]]}"
+                               for m in all_modes if m in NOISE_MODE_DASH)
+            x_title = f"noise σ (pixel units); line style = mode: {styles}"
+        else:
+            mode = all_modes[0]
+            x_title = ("brightness shift σ (pixel units, x + σ, no noise)" if mode == "shift"
+                       else x_title.format(mode=NOISE_MODE_TEXT.get(mode, mode)))
+            if mode == "shift":
+                title = "Accuracy under a brightness shift x + σ (Fig 8A's σ grid, no noise)"
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="accuracy (%)", rangemode="tozero")
     fig.update_layout(legend_title_text="run")
@@ -1045,8 +1221,8 @@ def bn_vs_bntt_figure(demo: pd.DataFrame) -> go.Figure:
     bntt_output_mean, bntt_output_std).
 
     Left: the input's mean (± std) at each step against BN's one stored mean and BNTT's per-step ones.
-    Right: the normalised output at inference — BNTT stays near mean 0 at every step, a shared BN is
-    off wherever the step's statistics differ from their average.
+    Right: the normalised output at inference — BNTT stays near mean 0 at every step, standard BN (one
+    stored mean for all steps) is off wherever the step's mean differs from that stored one.
     """
     df = _check_table(demo, "bn_vs_bntt_demo", required=BN_VS_BNTT_COLUMNS, numeric=BN_VS_BNTT_COLUMNS)
     df = df.sort_values("t")
@@ -1079,7 +1255,7 @@ def bn_vs_bntt_figure(demo: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="input value (synaptic current)", row=1, col=1)
     fig.update_yaxes(title_text="normalised value", row=1, col=2)
     fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0))
-    return _style(fig, "One shared statistic (BN) vs a statistic per time step (BNTT)", height=480)
+    return _style(fig, "One stored statistic for all steps (BN) vs one per time step (BNTT)", height=480)
 
 
 # ------------------------------------------------------------------------------------- export
@@ -1109,11 +1285,32 @@ def _png_scope():
         return _PNG_SCOPE
 
 
-def figure_to_png(fig: go.Figure, *, width: int | None = None, height: int | None = None,
-                  scale: float = 2.0, timeout_s: float = 60.0) -> bytes | None:
-    """The figure as PNG bytes via kaleido, or None (with a logged warning) when it cannot be made
-    here: kaleido missing, its browser failing, or no answer within `timeout_s`."""
+def _restart_png_scope() -> None:
+    """Drop the current kaleido scope and kill its browser process (without its lock, which a wedged
+    transform holds): a blocked transform then returns with an error, and the next export starts afresh."""
     global _PNG_SCOPE
+    with _PNG_SCOPE_LOCK:
+        old, _PNG_SCOPE = _PNG_SCOPE, None
+    process = getattr(old, "_proc", None)
+    if process is not None and process.poll() is None:
+        try:
+            process.kill()
+            process.wait(timeout=10)
+        except Exception:  # already gone, or not killable: the next export starts a new one either way
+            pass
+
+
+class FigureExportError(RuntimeError):
+    """A PNG that was asked for (batch export: notebooks, make figures, bntt commands) could not be made."""
+
+
+BATCH_PNG_TIMEOUT_S = 600.0  # batch export waits this long per attempt (a loaded machine is slow, not broken)
+INTERACTIVE_PNG_TIMEOUT_S = 60.0  # the dashboard's button: it offers the HTML download instead
+
+
+def _render_png(fig: go.Figure, width: int | None, height: int | None, scale: float,
+                timeout_s: float) -> tuple[bytes | None, str]:
+    """One attempt: (PNG bytes, "") or (None, why)."""
     result: dict[str, object] = {}
 
     def render() -> None:
@@ -1121,23 +1318,50 @@ def figure_to_png(fig: go.Figure, *, width: int | None = None, height: int | Non
             # 1000 px wide unless told: kaleido's 700 px default crowds the multi-panel figures
             result["png"] = _png_scope().transform(fig, format="png", width=width or fig.layout.width or 1000,
                                                    height=height or fig.layout.height, scale=scale)
-        except Exception as error:  # any failure of the external renderer means "no PNG", not a crash
+        except Exception as error:  # any failure of the external renderer is reported by the caller
             result["error"] = error
 
-    # a thread, because a wedged browser would otherwise block the caller (a dashboard page) forever
+    # a thread, because a wedged browser would otherwise block the caller forever
     worker = threading.Thread(target=render, daemon=True)
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
-        logger.warning("PNG export gave no answer within %.0f s; offering HTML only", timeout_s)
-        with _PNG_SCOPE_LOCK:
-            _PNG_SCOPE = None  # the next export starts a fresh browser instead of queueing behind this one
-        return None
+        _restart_png_scope()  # the next export starts a fresh browser instead of queueing behind this one
+        return None, f"no answer within {timeout_s:.0f} s"
     if "error" in result:
-        logger.warning("PNG export failed (%s: %s); offering HTML only", type(result["error"]).__name__,
-                       result["error"])
-        return None
-    return result["png"]  # type: ignore[return-value]
+        error = result["error"]
+        return None, f"{type(error).__name__}: {str(error).strip()[:300]}"
+    return result["png"], ""  # type: ignore[return-value]
+
+
+def figure_to_png(fig: go.Figure, *, width: int | None = None, height: int | None = None,
+                  scale: float = 2.0, name: str | None = None, interactive: bool = False,
+                  timeout_s: float | None = None) -> bytes | None:
+    """The figure as PNG bytes via kaleido.
+
+    Batch export (the default: notebooks, `make figures`, bntt commands) waits for the renderer
+    (BATCH_PNG_TIMEOUT_S per attempt), and if it fails or gives no answer retries once with a fresh
+    browser; a PNG that still cannot be made raises FigureExportError naming the figure (`name`).
+    interactive=True (the dashboard's PNG button) tries once within INTERACTIVE_PNG_TIMEOUT_S and
+    returns None with a logged warning instead, so that the page can offer the HTML download.
+    """
+    if interactive:
+        png, why = _render_png(fig, width, height, scale, timeout_s or INTERACTIVE_PNG_TIMEOUT_S)
+        if png is None:
+            logger.warning("PNG export failed (%s); offering HTML only", why)
+        return png
+    reasons = []
+    for attempt in range(2):
+        png, why = _render_png(fig, width, height, scale, timeout_s or BATCH_PNG_TIMEOUT_S)
+        if png is not None:
+            return png
+        reasons.append(why)
+        if attempt == 0:
+            logger.warning("PNG export of %s failed (%s); retrying once with a fresh renderer",
+                           name or "a figure", why)
+            _restart_png_scope()
+    raise FigureExportError(f"the PNG of figure {name or '(unnamed)'} could not be made: first try {reasons[0]}; "
+                            f"retry with a fresh renderer {reasons[1]}")
 
 
 def figure_data(data: pd.DataFrame | Mapping[str, pd.DataFrame], *, label_column: str = "run") -> bytes:

@@ -13,6 +13,11 @@ Settings common to all paper presets come from TrainConfig's defaults (SGD, mome
 decay 5e-4, base lr 0.3, lr ÷10 at 50/70/90% of the epochs, Poisson input, BNTT, θ = 1, seed 0).
 The CPU presets train on one thread: these small networks gain little from a second one, and on a
 CPU shared with other work torch's default (one thread per core) made training 5× slower here.
+
+Every `measured` line describes runs trained on ALL their training images, before the held-out
+validation slice existed. A new run holds out 10% of them (TrainConfig.validation_fraction, for choosing
+the early-exit τ) and trains on the other 90%, so its accuracy may differ slightly; `--validation-fraction
+0` trains exactly as those runs did.
 """
 
 from __future__ import annotations
@@ -75,17 +80,17 @@ PRESETS: dict[str, Preset] = {
         dict(arch="vgg5", dataset="cifar10", width=0.25, num_steps=5, leak=0.95, epochs=8, batch_size=64,
              lr=0.1, threads=1),
         "67.90 ± 0.34% on the full 10,000 test images (seeds 0-2: 68.25, 67.58, 67.86; bf16 default), 8-10 min "
-        "wall each on the shared 2-core CPU, one thread, two runs at a time; --norm bn 69.58 ± 0.47%, --norm none "
-        "62.23% (seed 0) (REPRODUCTION.md)",
+        "wall each on the shared 2-core CPU, one thread, two runs at a time; --norm bn-joint 69.58 ± 0.47% "
+        "(measured when \"bn\" meant bn-joint), --norm none 62.23% (seed 0) (REPRODUCTION.md)",
     ),
     "fashion-cpu": Preset(
         "CPU, ~4-7 min per run: the shipped ablation (data/runs/fmnist-vgg5-*). A quarter-width VGG5 on real "
         "Fashion-MNIST (60,000 / 10,000), T=6, 3 epochs at a constant lr 0.1, no augmentation; add --norm "
-        "bn|ln|none or --ann for the other rows of the comparison",
+        "bn|bn-joint|tdbn|tebn|ln|none or --ann for the other rows of the comparison",
         dict(arch="vgg5", dataset="fashion-mnist", width=0.25, num_steps=6, leak=0.95, epochs=3, batch_size=64,
              lr=0.1, lr_milestones=(1.0,), augment=False, threads=1),
         "BNTT 88.42 ± 0.27% on the 10,000 test images (seeds 0-2: 88.20, 88.72, 88.35), 6.5-7 min wall each on "
-        "the shared 2-core CPU, one thread, two runs at a time; BN 88.41 ± 0.50, LN 86.77 ± 0.79, none "
+        "the shared 2-core CPU, one thread, two runs at a time; bn-joint 88.41 ± 0.50, LN 86.77 ± 0.79, none "
         "86.72 ± 0.52, ANN twin 89.33 ± 1.09 (REPRODUCTION.md)",
     ),
 }

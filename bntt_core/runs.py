@@ -2,7 +2,7 @@
 
 Everything a user trains ends up here; the dashboard, the notebooks and the analysis read only this.
 
-    RUN/config.json        format "bntt-run/1": kind ("trained" | "converted"), model (ModelSpec dict),
+    RUN/config.json        format "bntt-run/2": kind ("trained" | "converted"), model (ModelSpec dict),
                            data (dataset, data_dir, split_seed and every DataInfo field: mean, std,
                            class_names, ...), train (the full TrainConfig), weights {file, dtype},
                            versions, git_commit, created, result {test_accuracy, epochs_done, wall_seconds}
@@ -30,6 +30,7 @@ import dataclasses
 import datetime as _dt
 import io
 import json
+import logging
 import os
 import platform
 import struct
@@ -47,7 +48,10 @@ from torch import nn
 from bntt_core.models import ModelSpec, model_from_spec
 from bntt_core.tables import ANALYSIS_DIR, META_FILE, TABLES, table_file
 
-RUN_FORMAT = "bntt-run/1"
+logger = logging.getLogger(__name__)
+
+RUN_FORMAT = "bntt-run/2"  # /2: norm "bn" is the paper's per-step BN (StepBN); in /1 it was "bn-joint"
+OLD_RUN_FORMATS = ("bntt-run/1",)  # still read: upgraded in memory by upgrade_settings
 RUN_KINDS = ("trained", "converted")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -210,8 +214,21 @@ def write_config(run_path: str | os.PathLike, config: dict) -> None:
     atomic_write_json(Path(run_path) / CONFIG_FILE, config)
 
 
+def upgrade_settings(values: dict | None, written_format: str) -> dict | None:
+    """THE one place that maps the settings of an older run format to today's names: a config's model
+    or train section (or a checkpoint's train settings) written under `written_format`.
+
+    bntt-run/1 → /2: norm "bn" (then: one BatchNorm with statistics over all T·B jointly) is today's
+    "bn-joint"; "bn" now names the paper's standard BN (statistics per step, `norms.StepBN`)."""
+    if written_format in OLD_RUN_FORMATS and isinstance(values, dict) and values.get("norm") == "bn":
+        return {**values, "norm": "bn-joint"}
+    return values
+
+
 def read_config(run_path: str | os.PathLike) -> dict:
-    """config.json, checked for this project's format; RunError otherwise."""
+    """config.json, checked for this project's format; RunError otherwise. A config of an older format
+    (OLD_RUN_FORMATS) comes back upgraded to RUN_FORMAT (`upgrade_settings`), with the format it was
+    written in as "format_upgraded_from"."""
     run_path = Path(run_path)
     if not run_path.is_dir():
         raise RunError(f"{run_path} is not a directory (expected a run directory with {CONFIG_FILE})")
@@ -222,9 +239,15 @@ def read_config(run_path: str | os.PathLike) -> dict:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunError(f"{config_path} is not valid JSON ({exc})") from exc
-    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
+    if not isinstance(config, dict) or config.get("format") not in (RUN_FORMAT, *OLD_RUN_FORMATS):
         found = config.get("format") if isinstance(config, dict) else type(config).__name__
         raise RunError(f"{config_path} is not a bntt run config (format {found!r}, expected {RUN_FORMAT!r})")
+    if config["format"] != RUN_FORMAT:
+        written = config["format"]
+        for section in ("model", "train"):
+            if section in config:
+                config[section] = upgrade_settings(config[section], written)
+        config["format"], config["format_upgraded_from"] = RUN_FORMAT, written
     for key in ("kind", "model", "data", "weights"):
         if key not in config:
             raise RunError(f"{config_path} lacks the {key!r} section")
@@ -414,20 +437,133 @@ def read_meta(run_path: str | os.PathLike) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An advisory lock so that two writers of meta.json do not lose each other's entries."""
+# ------------------------------------------------------------------------------------ locks
+RUN_LOCK_FILE = ".bntt-writer.lock"  # hidden: a run directory holding only it still counts as empty
+
+
+class RunLockedError(RunError):
+    """Another process is writing this run directory (training, resuming or analysing it)."""
+
+
+_NO_LOCK_NOTED: list[bool] = []
+
+
+def _fcntl():
+    """The fcntl module, or None where the platform has none (Windows)."""
     try:
         import fcntl
-    except ImportError:  # not POSIX: no lock, the atomic replace still keeps the file whole
+    except ImportError:
+        return None
+    return fcntl
+
+
+def _lock_holder(handle) -> str:
+    """Who holds a lock, from what its holder wrote into the lock file (may be empty for an instant)."""
+    try:
+        handle.seek(0)
+        holder = json.loads(handle.read() or "{}")
+    except (OSError, ValueError):
+        holder = {}
+    if not isinstance(holder, dict) or "pid" not in holder:
+        return "another process"
+    where = f" on {holder['host']}" if holder.get("host") and holder.get("host") != platform.node() else ""
+    what = f": {holder['command']}" if holder.get("command") else ""
+    since = f", since {holder['since']}" if holder.get("since") else ""
+    return f"process {holder['pid']}{where} ({holder.get('purpose', 'writing')}{what}{since})"
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, *, wait: bool, purpose: str = "writing",
+              describe: str | None = None) -> Iterator[None]:
+    """An OS lock (fcntl.flock) on the file `path` for the life of the block: THE one lock of the project.
+
+    wait=True queues behind the holder (short critical sections: merging analysis/meta.json);
+    wait=False raises RunLockedError naming the holder (its pid, command and since when: the holder
+    writes them into the file). The kernel drops a flock when its process dies (kill -9 included), so a
+    lock file left behind never blocks anyone. The file is removed on release; a waiter that got the
+    lock on a removed file tries again (the inode check). Without fcntl (Windows) the block runs
+    unlocked, with one logged note; a folder where the lock file cannot be created (read-only) likewise
+    runs unlocked (its writes fail with their own error).
+    """
+    fcntl = _fcntl()
+    path = Path(path)
+    if fcntl is None:
+        if not _NO_LOCK_NOTED:
+            _NO_LOCK_NOTED.append(True)
+            logger.warning("note: this platform has no fcntl file locks, so two processes writing one run "
+                           "directory at once are not prevented here; run one writer per run")
         yield
         return
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    while True:
         try:
+            handle = open(path, "a+", encoding="utf-8")
+        except OSError as exc:
+            logger.debug("cannot create the lock file %s (%s); continuing unlocked", path, exc)
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = _lock_holder(handle)
+            handle.close()
+            raise RunLockedError(f"{describe or path.parent} is being written by {holder}; wait for it to "
+                                 f"finish or stop that process (a lock of a killed process is released "
+                                 f"by itself)") from None
+        except BaseException:
+            handle.close()
+            raise
+        try:
+            same_file = os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        handle.close()  # the previous holder removed this file after we opened it: lock the new one
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "purpose": purpose, "command": _command_line(),
+                                 "host": platform.node(), "since": now_iso()}))
+        handle.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # still holding the lock: a waiter that opened it retries (the inode check)
+        handle.close()  # releases the flock
+
+
+def _command_line() -> str:
+    import shlex
+    import sys
+
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("__main__.py", "/bntt")):
+        argv[0] = "bntt"
+    text = " ".join(shlex.quote(str(part)) for part in argv)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def run_lock(run_path: str | os.PathLike, purpose: str):
+    """One writer per run directory: held for a whole training (train and resume) or analysis. A second
+    writer gets RunLockedError naming the holding process. A missing directory is not locked (the
+    caller reports it); in a torchrun job only rank 0 locks (it alone writes the run)."""
+    run_path = Path(run_path)
+    if not run_path.is_dir() or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return file_lock(run_path / RUN_LOCK_FILE, wait=False, purpose=purpose, describe=str(run_path))
+
+
+def holds_run_lock(purpose: str):
+    """Decorator: the function's first argument is a run directory, locked with run_lock for the call."""
+    import functools
+
+    def decorate(function):
+        @functools.wraps(function)
+        def locked(run_path, *args, **kwargs):
+            with run_lock(run_path, purpose):
+                return function(run_path, *args, **kwargs)
+        return locked
+    return decorate
 
 
 def write_table(run_path: str | os.PathLike, name: str, df: pd.DataFrame, meta: dict) -> Path:
@@ -443,7 +579,7 @@ def write_table(run_path: str | os.PathLike, name: str, df: pd.DataFrame, meta: 
     folder.mkdir(exist_ok=True)
     table_path = folder / file_name
     atomic_write_text(table_path, df.to_csv(index=False))
-    with _locked(folder / ".meta.lock"):
+    with file_lock(folder / ".meta.lock", wait=True, purpose="merging analysis/meta.json"):
         merged = read_meta(run_path)
         entry = {"written": now_iso(), "rows": int(len(df)), "bntt_core": package_versions()["bntt_core"]}
         entry.update(meta)

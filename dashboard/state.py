@@ -236,6 +236,16 @@ def comparable_names(cards: list[RunCard]) -> list[str]:
     return [c.name for c in group]
 
 
+def truncation_candidates(cards: list[RunCard], bntt: RunCard) -> list[RunCard]:
+    """The runs whose plain truncation is the baseline for `bntt`'s early exit: spiking, without BNTT γ,
+    on the same dataset and with the same T (a step is the same share of the budget), with a per-step
+    accuracy table (`bntt_core.early_exit.exit_comparison` reads it at the BNTT run's exit steps)."""
+    dataset, steps = bntt.summary.get("dataset"), bntt.summary.get("num_steps")
+    return [c for c in cards if c.ok and c.path != bntt.path and c.summary.get("spiking") is not False
+            and c.summary.get("norm") != "bntt" and c.summary.get("dataset") == dataset
+            and c.summary.get("num_steps") == steps and "accuracy_by_step" in c.tables]
+
+
 # ------------------------------------------------------------------------------------ cached loads
 @contextlib.contextmanager
 def stop_on_failure(what: str):
@@ -371,7 +381,7 @@ def spike_raster(card: RunCard, *, index: int, layer: str, neurons: tuple[int, .
 
 @st.cache_data(show_spinner="Attacking the image…", max_entries=32)
 def _perturbed(runs: tuple[tuple[str, str, float], ...], dataset_args: tuple, index: int, sigma: float,
-               epsilon: float, seed: int) -> dict:
+               epsilon: float, seed: int, noise_mode: str = "unclipped") -> dict:
     from bntt_core import explore
 
     test, info = _test_set(*dataset_args)
@@ -381,12 +391,15 @@ def _perturbed(runs: tuple[tuple[str, str, float], ...], dataset_args: tuple, in
         run = _run(path, stamp)
         models[name] = (run.model, run.info)
     return explore.perturbation_predictions(models, example_pixels, int(test.labels[index]), sigma=sigma,
-                                            epsilon=epsilon, seed=seed, class_names=list(info.class_names))
+                                            epsilon=epsilon, seed=seed, class_names=list(info.class_names),
+                                            noise_mode=noise_mode)
 
 
-def perturbation_predictions(cards: list[RunCard], *, index: int, sigma: float, epsilon: float, seed: int = 0) -> dict:
+def perturbation_predictions(cards: list[RunCard], *, index: int, sigma: float, epsilon: float, seed: int = 0,
+                             noise_mode: str = "unclipped") -> dict:
     """Test image `index` of the runs' dataset clean / noisy / adversarial and each run's predictions
-    (`bntt_core.explore.perturbation_predictions`); cached per choice. The runs share one dataset."""
+    (`bntt_core.explore.perturbation_predictions`, noise of `noise_mode`: unclipped, clipped or shift);
+    cached per choice. The runs share one dataset."""
     roots = configured_run_roots()
     runs = []
     for card in cards:
@@ -396,7 +409,7 @@ def perturbation_predictions(cards: list[RunCard], *, index: int, sigma: float, 
     test_images(cards[0])
     with stop_on_failure("The image could not be perturbed and classified"):
         return _perturbed(tuple(runs), _dataset_args(loaded_config(cards[0])), int(index), float(sigma),
-                          float(epsilon), int(seed))
+                          float(epsilon), int(seed), str(noise_mode))
 
 
 # --------------------------------------------------------------------------------------- widgets
@@ -466,7 +479,7 @@ def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, 
 def _png_or_explain(fig) -> bytes:
     from bntt_core import plots
 
-    png = plots.figure_to_png(fig)
+    png = plots.figure_to_png(fig, interactive=True)  # a page must not wait minutes: one try, 60 s, then HTML
     if png is None:
         raise RuntimeError("PNG export failed on this machine (kaleido could not render); use the HTML download")
     return png

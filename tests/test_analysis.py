@@ -20,7 +20,7 @@ from torch import nn
 from bntt_core import _cpu_kernels, build_model, plots
 from bntt_core.energy import E_AC_PJ, E_MAC_PJ, ann_energy_table, snn_energy_table
 from bntt_core.models import neurons_per_image
-from bntt_core.norms import BNTT, SharedBN
+from bntt_core.norms import BNTT, SharedBN, StepBN
 from bntt_core.recording import (
     HIST_MAX_STEPS,
     HIST_SUBSAMPLE,
@@ -55,7 +55,7 @@ def step_norm(norm: nn.Module, current: torch.Tensor, t: int) -> torch.Tensor:
     shape = (1, -1) + (1,) * (current.dim() - 2)
     if isinstance(norm, BNTT):
         mean, var, gamma = norm.running_mean[t], norm.running_var[t], norm.weight[t]
-    elif isinstance(norm, SharedBN):
+    elif isinstance(norm, (SharedBN, StepBN)):  # one statistic for every step (bn, bn-joint)
         mean, var, gamma = norm.running_mean, norm.running_var, norm.weight
     else:
         return current
@@ -102,7 +102,7 @@ def _tiny(norm: str, arch: str = "vgg5", steps: int = 5) -> nn.Module:
     model = build_model(arch, num_classes=4, in_channels=1, image_size=8, num_steps=steps, width=0.125, norm=norm)
     with torch.no_grad():  # stored statistics and γ that are not the identity
         for layer in model.layers:
-            if isinstance(layer.norm, (BNTT, SharedBN)):
+            if isinstance(layer.norm, (BNTT, SharedBN, StepBN)):
                 layer.norm.running_mean.normal_(0, 0.3)
                 layer.norm.running_var.uniform_(0.5, 2.0)
                 layer.norm.weight.uniform_(0.2, 1.5)
@@ -408,7 +408,10 @@ def test_a_subset_of_tables_and_the_cli(analysed, tmp_path):
     assert main(["analyze", str(path), "--quick", "--quiet", "--tables", "noise,energy"]) == 0
     assert set(read_analysis(path)) == {"gamma_mean", "early_exit", "noise", "energy"}
     table = pd.read_csv(path / "analysis" / "noise.csv")
-    assert table["sigma"].tolist() == [0.0, 0.2, 0.5]
+    assert table["sigma"].tolist() == [0.0, 0.2, 0.5] * 2  # one curve per default noise mode
+    assert table["mode"].tolist() == ["unclipped"] * 3 + ["clipped"] * 3
+    assert main(["analyze", str(path), "--quick", "--quiet", "--tables", "noise", "--noise-mode", "shift"]) == 0
+    assert read_analysis(path)["noise"]["mode"].tolist() == ["shift"] * 3
 
 
 def test_gamma_tables_need_no_dataset(analysed, tmp_path):

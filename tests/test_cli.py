@@ -148,6 +148,26 @@ def test_analyze_and_convert_call_the_library(trained_run, capsys, monkeypatch):
     assert calls["convert"] == (str(trained_run), "elsewhere", 300) and "elsewhere" in out
 
 
+def test_analyze_passes_the_noise_modes(tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def analyze_run(path, *, quick=False, tables=None, progress=None, noise_modes=None):
+        calls.append(noise_modes)
+        return {"noise": None}
+
+    monkeypatch.setitem(sys.modules, "bntt_core.analysis", types.SimpleNamespace(analyze_run=analyze_run))
+    assert run_cli(capsys, "analyze", tmp_path, "--tables", "noise")[0] == 0
+    assert run_cli(capsys, "analyze", tmp_path, "--noise-mode", "shift, unclipped,shift")[0] == 0
+    assert calls == [("unclipped", "clipped"), ("shift", "unclipped")]  # the default; repeats dropped
+
+
+@pytest.mark.parametrize("value", ["gaussian", "unclipped,blur", ","])
+def test_analyze_refuses_an_unknown_noise_mode(tmp_path, capsys, value):
+    code, out, err = run_cli(capsys, "analyze", tmp_path, "--noise-mode", value)
+    assert_one_error(code, err, "--noise-mode", "unclipped,clipped,shift")
+    assert len([line for line in err.splitlines() if line.strip()]) == 1 and not out
+
+
 def test_runs_and_presets_commands_list_things(trained_run, capsys):
     code, out, _ = run_cli(capsys, "runs", trained_run.parent)
     assert code == 0 and "mlp mnist10k T=2" in out

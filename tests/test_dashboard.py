@@ -115,6 +115,28 @@ def test_early_exit_summary_matches_the_rule_and_the_tables() -> None:
     assert explore.early_exit_summary(gamma_mean, by_step, 0.001)["exit_step"] == 4
 
 
+def test_bn_vs_bntt_demo_standard_bn_drifts_at_inference_and_bntt_does_not() -> None:
+    """The Learn page / workshop demo: the paper's standard BN (StepBN, norm="bn") keeps ONE running
+    mean, so in eval mode its output mean follows the input's drift over t; BNTT's stays near 0."""
+    import numpy as np
+
+    from bntt_core import explore
+
+    demo = explore.bn_vs_bntt_demo(num_steps=10, drift="rise_then_fall")
+    assert demo["bn_running_mean"].nunique() == 1  # one stored mean for every step
+    assert np.ptp(demo["bntt_running_mean"]) > 2.0  # BNTT stores one per step, following the drift
+    bn_out, bntt_out = demo["bn_output_mean"], demo["bntt_output_mean"]
+    assert np.ptp(bn_out) > 1.0 and bn_out.abs().max() > 0.5  # standard BN: biased, and the bias moves with t
+    assert np.corrcoef(bn_out, demo["input_mean"])[0, 1] > 0.99  # ... exactly as the input's mean does
+    assert bntt_out.abs().max() < 0.3 and np.ptp(bntt_out) < 0.5  # BNTT: near 0 at every step
+    assert ((demo["bntt_output_std"] - 1.0).abs() < 0.2).all()
+
+    # StepBN, not the joint-statistics SharedBN: its running mean is updated at every step in step
+    # order, so later steps weigh more; on a rising input it lies above the plain average of the steps
+    rising = explore.bn_vs_bntt_demo(num_steps=10, drift="rising")
+    assert float(rising["bn_running_mean"].iloc[0]) > float(rising["input_mean"].mean()) + 0.15
+
+
 # --------------------------------------------------------------------------------------- views
 def test_runs_view_lists_runs_and_reports_broken_ones_on_their_cards(dashboard_env: Path) -> None:
     app = open_view("runs")
@@ -341,10 +363,54 @@ def test_robustness_view_curves_and_one_image(dashboard_env: Path) -> None:
     assert_clean(app)
 
 
+def chart_trace_names(app: AppTest) -> list[list[str]]:
+    """The trace names of every Plotly chart on the page, one list per chart."""
+    import json
+
+    return [[trace.get("name") for trace in json.loads(chart.proto.spec)["data"]] for chart in app.get("plotly_chart")]
+
+
+def test_robustness_view_noise_modes(dashboard_env: Path, tmp_path: Path, monkeypatch) -> None:
+    """The mode selector: new analyses have unclipped and clipped curves; a table written before the noise
+    modes (no mode column) is offered as clipped only and named when a mode it lacks is chosen."""
+    import shutil
+
+    import pandas as pd
+
+    old = tmp_path / "old" / "old-bn-mlp"
+    shutil.copytree(dashboard_env / "bn-mlp", old)
+    table = pd.read_csv(old / "analysis" / "noise.csv")
+    table[table["mode"] == "clipped"].drop(columns="mode").to_csv(old / "analysis" / "noise.csv", index=False)
+    monkeypatch.setenv(state.RUN_ROOTS_ENV, f"{dashboard_env}{os.pathsep}{old.parent}")
+    app = open_view("robustness", robustness_noise_runs=["bntt-vgg5", "old-bn-mlp"])
+    assert app.multiselect(key="robustness_noise_modes").value == ["unclipped", "clipped"]
+    noise_chart = chart_trace_names(app)[0]
+    assert noise_chart == ["bntt-vgg5 · unclipped", "bntt-vgg5 · clipped", "old-bn-mlp · clipped"]
+    assert any("old-bn-mlp (unclipped)" in c.value for c in app.caption)  # the old table has no unclipped curve
+    app.multiselect(key="robustness_noise_modes").set_value(["clipped"])
+    app.run()
+    assert_clean(app)
+    assert chart_trace_names(app)[0] == ["bntt-vgg5", "old-bn-mlp"]
+    app.multiselect(key="robustness_noise_modes").set_value(["unclipped"])
+    app.run()
+    assert_clean(app)
+    assert chart_trace_names(app)[0] == ["bntt-vgg5"]
+    app.session_state["robustness_section"] = "One test image"
+    app.run()
+    assert_clean(app)
+    assert app.selectbox(key="robustness_image_noise_mode").value == "unclipped"
+    app.selectbox(key="robustness_image_noise_mode").set_value("shift")
+    app.run()
+    assert_clean(app)
+    assert len(app.dataframe[0].value) == 4  # the three fixture runs and the copy
+
+
 def test_compare_view_every_tab(dashboard_env: Path) -> None:
     app = open_view("compare")
     summary = app.dataframe[0].value
     assert set(summary["method"]) == {"bntt", "bn", "ann"}
+    verdicts = app.dataframe[1].value  # the verdicts: one run per method, so one seed each
+    assert "accuracy" in set(verdicts["metric"]) and set(verdicts["verdict"]) == {"one seed"}
     for tab in ("Accuracy by step", "Spikes and energy", "Robustness"):
         app.session_state["compare_section"] = tab
         app.run()

@@ -121,7 +121,7 @@ def png_export_works():
 
     from bntt_core import plots
 
-    return plots.figure_to_png(go.Figure(go.Scatter(x=[0, 1], y=[0, 1]))) is not None
+    return plots.figure_to_png(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), interactive=True) is not None
 
 
 @pytest.mark.slow

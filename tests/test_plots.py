@@ -360,7 +360,7 @@ def test_compare_figure_has_a_panel_per_metric_and_a_legend_per_method():
                             "noise_auc": [0.6, 0.5, 0.4], "fgsm_accuracy": [0.4, 0.3, 0.1]})
     fig = plots.compare_figure(summary)
     assert len(fig.layout.annotations) == 6  # one titled panel per metric
-    assert [t.name for t in fig.data if t.showlegend] == ["BNTT", "BN (shared over time)", "ANN"]
+    assert [t.name for t in fig.data if t.showlegend] == ["BNTT", plots.METHOD_NAMES["bn"], "ANN"]
     assert len(fig.data) == 6 * 3
     assert fig.data[0].y[0] == pytest.approx(90.0)  # accuracy in percent
     assert fig.layout.yaxis3.type == "log" and fig.layout.yaxis4.type == "log"  # spikes, energy
@@ -463,6 +463,8 @@ def _table_builders():
         "gamma": lambda df: plots.gamma_histogram_figure(df),
         "gamma_mean": lambda df: plots.gamma_mean_figure(df),
         "early_exit": lambda df: plots.early_exit_figure(df),
+        "early_exit_summary": lambda df: plots.early_exit_comparison_figure(
+            {"run": pd.DataFrame({"t": [1, 2], "accuracy": [0.5, 0.6]})}, df),
         "dynamic_exit": lambda df: plots.dynamic_exit_figure(df),
         "noise": lambda df: plots.robustness_figure({"run": df}, kind="noise"),
         "fgsm": lambda df: plots.robustness_figure({"run": df}, kind="fgsm"),
@@ -521,7 +523,7 @@ def test_figure_to_html_is_self_contained():
 @pytest.mark.filterwarnings("ignore:setDaemon:DeprecationWarning")  # inside kaleido 0.2.1
 def test_figure_to_png_renders_offline_or_says_why(caplog):
     fig = plots.spike_rate_figure({"BNTT": spike_rate(1)})
-    png = plots.figure_to_png(fig, width=400, height=300, scale=1)
+    png = plots.figure_to_png(fig, width=400, height=300, scale=1, interactive=True)
     if png is None:
         pytest.skip(f"kaleido cannot render on this machine: {caplog.text.strip()}")
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -533,7 +535,7 @@ def test_figure_to_png_returns_none_with_a_warning_when_the_renderer_fails(monke
 
     monkeypatch.setattr(plots, "_png_scope", broken_scope)
     with caplog.at_level(logging.WARNING, logger="bntt_core.plots"):
-        assert plots.figure_to_png(go.Figure()) is None
+        assert plots.figure_to_png(go.Figure(), interactive=True) is None
     assert "PNG export failed" in caplog.text and "no browser" in caplog.text
 
 

@@ -145,7 +145,7 @@ def test_train_writes_a_complete_run_and_evaluates_the_full_test_set(tmp_path):
     run_dir = tmp_path / "run"
     assert {p.name for p in run_dir.iterdir()} == {CONFIG_FILE, WEIGHTS_FILE, "metrics.csv", "train.log"}
     config = json.loads((run_dir / CONFIG_FILE).read_text())
-    assert config["format"] == "bntt-run/1" and config["kind"] == "trained"
+    assert config["format"] == "bntt-run/2" and config["kind"] == "trained"
     assert config["model"]["arch"] == "mlp" and config["model"]["num_steps"] == 2
     assert config["data"]["dataset"] == "mnist10k" and len(config["data"]["class_names"]) == 10
     assert config["data"]["mean"] and config["data"]["std"] and "split_seed" in config["data"]
@@ -372,6 +372,9 @@ def test_torchrun_two_gloo_processes_train_one_run(tmp_path):
     assert "2 process(es)" in log and log.count("epoch 1/2") == 1
     config = json.loads((out / CONFIG_FILE).read_text())
     assert config["distributed"]["world_size"] == 2 and config["distributed"]["backend"] == "gloo"
+    # every rank held out the same default 10% validation slice (rank 0 recorded it), rebuilt identically
+    assert config["data"]["validation"]["num_images"] == 800 and config["data"]["num_train_images"] == 256
+    assert len(training.run_validation_set(out)[0]) == 800
     run = load_run(out)
     assert run.metrics is not None and len(run.metrics) == 2
     assert evaluate_run(out)["test_accuracy"] == config["result"]["test_accuracy"]
