@@ -94,10 +94,10 @@ INLINE void fwd_seg_##SUFFIX(const int kind, const int rows, const int has_m, co
         y = y * (rows ? av[q] : as); y = y + (rows ? bv[q] : bs);                                      \
         float v = u[q] * leak; v = v + y;                                  /* charge */               \
         int fire = v > th;                                                 /* fire   */               \
-        st_##SUFFIX(s, q, fire ? 1.0f : 0.0f);                                                         \
+        st_##SUFFIX(s, q, (float)fire);   /* not fire ? 1 : 0, which GCC leaves scalar for AVX2 */    \
         st_##SUFFIX(g, q, slope_of(kind, v, th, p, p2));                   /* σ'(U) for the backward */ \
         if (has_m) st_##SUFFIX(m, q, v);                                                               \
-        float r = fire ? th : 0.0f;                                                                    \
+        float r = (float)fire * th;                                        /* exactly th or +0 */      \
         u[q] = hard ? (fire ? 0.0f : v) : v - r;                           /* reset  */               \
     }                                                                                                  \
 }                                                                                                      \
