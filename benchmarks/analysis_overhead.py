@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids OpenMP spin on a busy box)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default=None, help="fp32 | bf16 (default: bntt_core.step's default)")
+    parser.add_argument("--precision", default=None, help="auto | fp32 | bf16 (default: auto, bntt_core.step.resolve_precision)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "analysis_overhead.json"))
     args = parser.parse_args()
 
@@ -107,11 +107,11 @@ def main() -> None:
     del signs
 
     ratios = {name: best[name] / best["plain"] for name in tasks if name != "plain"}
-    from bntt_core.step import DEFAULT_PRECISION
+    from bntt_core.step import resolve_precision
 
     setting = (f"{args.arch} width {args.width} norm {args.norm}, T {args.steps}, {args.images} images "
                f"{args.channels}×{args.size}×{args.size}, batch {batch}, {args.threads} thread(s), {device}, "
-               f"precision {precision or DEFAULT_PRECISION}")
+               f"precision {resolve_precision(precision, device)}")
     print(setting)
     print(f"  plain evaluation pass          {best['plain']:.3f} s")
     print(f"  recording / plain              {ratios['recording']:.3f}   (target ≤ 1.15)")

@@ -151,6 +151,7 @@ def test_kernel_target_flags_are_overridable(monkeypatch):
     assert _cpu_kernels.target_flags() == ["-march=x86-64-v3", "-mtune=generic"]
 
 
+@pytest.mark.slow  # ~15-40 s: builds the loops for x86-64-v3 and runs the speed-path tests in a subprocess
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or shutil.which(os.environ.get("CC", "cc")) is None,
                     reason="needs an x86-64 C compiler")
 def test_the_compiled_loops_built_for_avx2_pass_the_exactness_tests(tmp_path):

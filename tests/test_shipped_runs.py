@@ -55,7 +55,15 @@ def test_the_shipped_data_stays_within_its_budget():
 
 
 def test_quickstart_reproduces_its_recorded_accuracy_exactly():
-    recorded = runs.read_config(SHIPPED_ROOT / "quickstart")["result"]["test_accuracy"]
+    """Exactly, in the precision it was measured in (bf16) where this CPU computes bf16 natively. Elsewhere
+    `bntt evaluate` uses fp32 (emulated bf16 is several times slower): then within 0.5 points, the fp32/bf16
+    spread measured on this run (98.00 vs 97.90 %, benchmarks/README.md)."""
+    config = runs.read_config(SHIPPED_ROOT / "quickstart")
+    recorded = config["result"]["test_accuracy"]
     result = evaluate_run(SHIPPED_ROOT / "quickstart", threads=1)
     assert result["num_images"] == 2000
-    assert result["test_accuracy"] == recorded
+    if result["precision"] == config["train"]["precision"]:
+        assert result["test_accuracy"] == recorded
+    else:
+        assert (config["train"]["precision"], result["precision"]) == ("bf16", "fp32")
+        assert abs(result["test_accuracy"] - recorded) <= 0.005, (result["test_accuracy"], recorded)
