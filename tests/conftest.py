@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 DASHBOARD_TINY_TRAINING = dict(dataset="mnist10k", num_steps=4, epochs=1, batch_size=64, lr=0.1,
                                max_train_images=384, max_test_images=128, eval_batch_size=128, device="cpu",
@@ -62,3 +63,13 @@ def dashboard_env(dashboard_run_root: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("BNTT_RUN_ROOTS", str(dashboard_run_root))
     monkeypatch.setenv("BNTT_NO_DEFAULT_RUN_ROOTS", "1")
     return dashboard_run_root
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread, and a shared CPU then is not oversubscribed (modules that train
+    use it for every test: `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

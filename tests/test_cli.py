@@ -26,13 +26,7 @@ TINY_FLAGS = ["--arch", "mlp", "--width", "0.05", "--epochs", "2", "--batch-size
               "--eval-batch-size", "64", "--device", "cpu", "--T", "2", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a shared CPU then is not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

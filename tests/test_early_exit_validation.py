@@ -31,12 +31,7 @@ TINY = dict(arch="mlp", dataset="mnist10k", width=0.05, num_steps=4, epochs=1, b
             max_train_images=256, max_test_images=96, eval_batch_size=96, device="cpu", augment=False, preset=None)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def tiny(**changes) -> TrainConfig:

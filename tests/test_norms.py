@@ -41,12 +41,7 @@ SHAPES = {"fc": (5, 8, 3), "conv": (4, 6, 3, 5, 5)}  # [T, B, C], [T, B, C, H, W
 TOL = dict(rtol=0, atol=2e-5)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def currents(shape, seed=0) -> torch.Tensor:

@@ -35,12 +35,7 @@ TINY = dict(arch="mlp", dataset="mnist10k", width=0.05, num_steps=2, epochs=2, b
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

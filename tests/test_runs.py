@@ -41,13 +41,7 @@ INFO = DataInfo(name="mnist10k", in_channels=1, image_size=8, num_classes=4, mea
                 class_names=("a", "b", "c", "d"), augment="crop", num_steps_hint=None, source="hand-made")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a shared CPU then is not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def tiny_spec(**changes) -> ModelSpec:

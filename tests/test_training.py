@@ -44,13 +44,7 @@ TINY = dict(arch="mlp", dataset="mnist10k", width=0.05, num_steps=2, epochs=2, b
             max_train_images=256, max_test_images=100, eval_batch_size=64, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a shared CPU then is not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def tiny(**changes) -> TrainConfig:
