@@ -54,7 +54,7 @@ from bntt_core import early_exit as exits
 from bntt_core import energy, recording, robustness
 from bntt_core.models import ANNNet, SpikingNet
 from bntt_core.runs import holds_run_lock
-from bntt_core.step import resolve_precision, run_precision
+from bntt_core.step import run_precision
 from bntt_core.tables import TABLES
 
 QUICK_IMAGES = 256
@@ -537,8 +537,7 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
         data, settings = _run_test_data(run, data_dir=data_dir, quick=quick, subset=subset)
     seed = training.derive_seed(settings["train_seed"], "test") if seed is None else int(seed)
     batch_size = int(batch_size or settings["eval_batch_size"])
-    settings["precision"] = (resolve_precision(precision, torch_device) if precision
-                             else run_precision({"precision": settings["precision"]}, torch_device))
+    settings["precision"] = run_precision({"precision": settings["precision"]}, torch_device, precision)
     skip = {}
     if run.kind == "converted" and "fgsm" in names and tables is None:
         skip["fgsm"] = ("converted run: Fig 8B compares ANN, surrogate BP and BNTT; ask for it by name "

@@ -43,7 +43,7 @@ from torch import nn
 
 from bntt_core.models import ANNNet, ModelSpec, SpikingNet
 from bntt_core.recording import default_batch_size
-from bntt_core.step import resolve_precision, run_precision
+from bntt_core.step import run_precision
 
 METHOD = "threshold balancing (Sengupta et al. 2019): BN folded into the weights, IF neurons (leak 1.0), " \
          "soft reset, θ_l = max input current of layer l over the calibration images and all T steps, " \
@@ -231,8 +231,7 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
                            batch_size=batch_size, progress=progress)
     eval_seed = training.derive_seed(config.seed, "test")
     eval_batch = int(batch_size or min(config.eval_batch_size, default_batch_size(steps, result.model)))
-    precision = (resolve_precision(precision, torch_device) if precision
-                 else run_precision(config.to_dict(), torch_device))
+    precision = run_precision(config.to_dict(), torch_device, precision)
     by_step = training.accuracy_by_step(result.model, test_set, info, seed=eval_seed, batch_size=eval_batch,
                                         precision=precision, device=torch_device)
     conversion = {

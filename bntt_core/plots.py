@@ -705,13 +705,7 @@ def early_exit_comparison_figure(accuracy_by_step: Mapping[str, pd.DataFrame], s
     factor = _percent_factor(*(df["accuracy"] for df in runs.values()), table["accuracy"])
     colors = run_colors(list(runs))
     fig = go.Figure()
-    for label, df in runs.items():
-        df = df.sort_values("t")
-        fig.add_trace(go.Scatter(
-            x=df["t"], y=df["accuracy"] * factor, name=label, mode="lines+markers", marker=dict(size=5),
-            line=dict(color=colors[label], width=2.5), legendgroup=label,
-            hovertemplate=f"{label}<br>after t = %{{x:g}} steps<br>accuracy %{{y:.2f}}%<extra></extra>",
-        ))
+    _add_accuracy_lines(fig, runs, factor, colors, grouped=True)
     steps: dict[str, int] = {}
     truncated: list[str] = []
     own = table[table["rule"].isin(("paper", "validation")) & table["available"]]
@@ -916,6 +910,19 @@ def energy_figure(tables: Mapping[str, pd.DataFrame], convention: str = ENERGY_C
 # ---------------------------------------------------------------- accuracy by step, training
 
 
+def _add_accuracy_lines(fig: go.Figure, runs: Mapping[str, pd.DataFrame], factor: float, colors: Mapping[str, str],
+                        *, grouped: bool = False) -> None:
+    """One line per run: accuracy (× factor, in %) after t steps; grouped: each in its run's legend group,
+    so the markers a figure adds for that run toggle with it."""
+    for label, df in runs.items():
+        df = df.sort_values("t")
+        fig.add_trace(go.Scatter(
+            x=df["t"], y=df["accuracy"] * factor, name=label, mode="lines+markers", marker=dict(size=5),
+            line=dict(color=colors[label], width=2.5), legendgroup=label if grouped else None,
+            hovertemplate=f"{label}<br>after t = %{{x:g}} steps<br>accuracy %{{y:.2f}}%<extra></extra>",
+        ))
+
+
 def accuracy_by_step_figure(tables: Mapping[str, pd.DataFrame], *, log_x: bool = False) -> go.Figure:
     """Test accuracy of the output accumulated up to step t, against t, one line per run.
 
@@ -924,15 +931,8 @@ def accuracy_by_step_figure(tables: Mapping[str, pd.DataFrame], *, log_x: bool =
     """
     runs = _check_runs(tables, "accuracy_by_step", numeric=("t", "accuracy"))
     factor = _percent_factor(*(df["accuracy"] for df in runs.values()))
-    colors = run_colors(list(runs))
     fig = go.Figure()
-    for label, df in runs.items():
-        df = df.sort_values("t")
-        fig.add_trace(go.Scatter(
-            x=df["t"], y=df["accuracy"] * factor, name=label, mode="lines+markers", marker=dict(size=5),
-            line=dict(color=colors[label], width=2.5),
-            hovertemplate=f"{label}<br>t = %{{x}}<br>accuracy %{{y:.2f}}%<extra></extra>",
-        ))
+    _add_accuracy_lines(fig, runs, factor, run_colors(list(runs)))
     fig.update_xaxes(title_text="time steps used t", type="log" if log_x else "linear")
     fig.update_yaxes(title_text="accuracy (%)", rangemode="tozero")
     fig.update_layout(legend_title_text="run")

@@ -119,12 +119,15 @@ def keep_freed_memory_for_reuse() -> bool:
     return _allocator_tuned
 
 
-def run_precision(train_values: dict | None, device: torch.device | str = "cpu") -> str:
+def run_precision(train_values: dict | None, device: torch.device | str = "cpu", requested: str | None = None) -> str:
     """The precision to evaluate a stored run in on `device` ("fp32" | "bf16").
 
-    The one the run trained and measured its accuracy in (train section: "precision_used", else
-    "precision"), so that its recorded numbers reproduce exactly — except bf16 on a device that only
-    emulates it, where fp32 is used (several times faster; results may differ by bf16 rounding)."""
+    `requested` (a user's --precision) if given; else the one the run trained and measured its accuracy in
+    (train section: "precision_used", else "precision"), so that its recorded numbers reproduce exactly —
+    except bf16 on a device that only emulates it, where fp32 is used (several times faster; results may
+    differ by bf16 rounding)."""
+    if requested:
+        return resolve_precision(requested, device)
     values = train_values or {}
     used = values.get("precision_used") or values.get("precision") or DEFAULT_PRECISION
     if used == "bf16" and not native_bf16(device):

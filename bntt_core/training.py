@@ -578,7 +578,7 @@ def evaluate_run(path: str | os.PathLike, *, steps: int | None = None, device: s
     if steps is not None and not 1 <= steps <= num_steps:
         raise ConfigError(f"--steps must be in [1, {num_steps}] (the run's T); got {steps}")
     _, test_set, _ = load_datasets(config)
-    precision = resolve_precision(precision, device) if precision else run_precision(train_values, device)
+    precision = run_precision(train_values, device, precision)
     with torch_threads(threads if threads is not None else config.threads):
         by_step = accuracy_by_step(run.model, test_set, run.info, seed=derive_seed(config.seed, "test"),
                                    batch_size=batch_size or config.eval_batch_size, precision=precision,

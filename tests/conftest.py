@@ -73,3 +73,42 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """`bntt ARGV` in this process: (exit code, stdout, stderr); argparse's usage errors included."""
+    from bntt_core import cli
+
+    try:
+        code = cli.main([str(arg) for arg in argv])
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+TINY_TRAINING = dict(arch="mlp", dataset="mnist10k", width=0.05, num_steps=2, epochs=2, batch_size=64, lr=0.1,
+                     max_train_images=256, max_test_images=100, eval_batch_size=64, device="cpu")
+
+
+def interrupted_run(tmp_path: Path, monkeypatch) -> Path:
+    """A tiny run stopped (as if killed) inside its second epoch: checkpoint after epoch 1, no weights."""
+    from bntt_core import training
+    from bntt_core.runs import CHECKPOINT_FILE
+
+    real_step = training.train_step
+    calls = {"n": 0}
+
+    def step_then_crash(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", step_then_crash)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        training.train(training.TrainConfig.from_dict(TINY_TRAINING), out, progress="none")
+    monkeypatch.setattr(training, "train_step", real_step)
+    assert (out / CHECKPOINT_FILE).exists()
+    return out

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import interrupted_run, run_cli
 
 from bntt_core import cli, training
 from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE
@@ -27,15 +28,6 @@ TINY_FLAGS = ["--arch", "mlp", "--width", "0.05", "--epochs", "2", "--batch-size
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main([str(arg) for arg in argv])
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_error(code: int, err: str, *fragments: str) -> None:
@@ -219,32 +211,8 @@ def test_damaged_weights_are_one_error_on_evaluate(trained_run, tmp_path, capsys
     assert_one_error(code, err, str(weights))
 
 
-def _interrupted_run(tmp_path: Path, monkeypatch) -> Path:
-    """A run stopped (as if killed) inside its second epoch: checkpoint after epoch 1, no weights."""
-    real_step = training.train_step
-    calls = {"n": 0}
-
-    def step_then_crash(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(training, "train_step", step_then_crash)
-    out = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        training.train(training.TrainConfig.from_dict({**dict(arch="mlp", width=0.05, num_steps=2, epochs=2,
-                                                                batch_size=64, lr=0.1, dataset="mnist10k",
-                                                                max_train_images=256, max_test_images=100,
-                                                                eval_batch_size=64, device="cpu")}),
-                       out, progress="none")
-    monkeypatch.setattr(training, "train_step", real_step)
-    assert (out / CHECKPOINT_FILE).exists()
-    return out
-
-
 def test_resume_with_a_config_that_does_not_match_the_weights_is_one_error(tmp_path, capsys, monkeypatch):
-    run_dir = _interrupted_run(tmp_path, monkeypatch)
+    run_dir = interrupted_run(tmp_path, monkeypatch)
     config = json.loads((run_dir / CONFIG_FILE).read_text())
     config["train"]["width"] = config["model"]["width"] = 0.1
     (run_dir / CONFIG_FILE).write_text(json.dumps(config))
@@ -255,7 +223,7 @@ def test_resume_with_a_config_that_does_not_match_the_weights_is_one_error(tmp_p
 
 
 def test_resume_refuses_changed_flags_and_then_finishes(tmp_path, capsys, monkeypatch):
-    run_dir = _interrupted_run(tmp_path, monkeypatch)
+    run_dir = interrupted_run(tmp_path, monkeypatch)
     code, _, err = run_cli(capsys, "train", "--resume", run_dir, "--lr", "0.3")
     assert_one_error(code, err, "lr = 0.3", "stored")
     code, out, err = run_cli(capsys, "train", "--resume", run_dir, "--lr", "0.1", "--quiet", "--device", "cpu",

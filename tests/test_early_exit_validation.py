@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import run_cli
 
-from bntt_core import cli, early_exit, plots, training
+from bntt_core import early_exit, plots, training
 from bntt_core.analysis import analysis_status, analyze_run, read_analysis, validation_accuracy_by_step
 from bntt_core.data import ImageSet
 from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, load_run, read_meta, read_table
@@ -101,15 +102,6 @@ def test_the_slice_comes_from_the_full_train_set_and_the_subset_from_the_rest():
 
 
 # ------------------------------------------------------------------------------------- the CLI
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        code = cli.main([str(arg) for arg in argv])
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 CLI_TINY = ["--arch", "mlp", "--width", "0.05", "--epochs", "1", "--batch-size", "64", "--lr", "0.1", "--dataset",
             "mnist10k", "--max-train-images", "256", "--max-test-images", "96", "--eval-batch-size", "96",
             "--device", "cpu", "--T", "2", "--quiet"]

@@ -22,29 +22,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_TRAINING as TINY
+from conftest import interrupted_run, run_cli
 from PIL import Image
 
-from bntt_core import cli, data, plots, runs, training
+from bntt_core import data, plots, runs, training
 from bntt_core.data import DataError
 from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, RUN_LOCK_FILE, WEIGHTS_FILE, RunLockedError
 from bntt_core.training import ResumeError, TrainConfig
 
 PROJECT = Path(__file__).resolve().parent.parent
-TINY = dict(arch="mlp", dataset="mnist10k", width=0.05, num_steps=2, epochs=2, batch_size=64, lr=0.1,
-            max_train_images=256, max_test_images=100, eval_batch_size=64, device="cpu")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
-
-
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        code = cli.main([str(arg) for arg in argv])
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_error(code: int, err: str, *fragments: str) -> None:
@@ -235,23 +226,6 @@ def test_unreadable_images_are_skipped_with_one_warning_or_refused_when_strict(t
 
 
 # ------------------------------------------------------------------------------ one writer per run
-def interrupted_run(tmp_path: Path, monkeypatch) -> Path:
-    real_step = training.train_step
-    calls = {"n": 0}
-
-    def step_then_crash(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(training, "train_step", step_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        training.train(TrainConfig.from_dict(TINY), tmp_path / "run", progress="none")
-    monkeypatch.setattr(training, "train_step", real_step)
-    return tmp_path / "run"
-
-
 def test_a_second_writer_in_the_same_process_is_refused_and_the_lock_goes_away(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
