@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bntt_core import runs
+from bntt_core import gamma_history, runs
 from bntt_core.encoding import ENCODINGS
 from bntt_core.models import ARCHS, ModelSpec, model_from_spec
 from bntt_core.neurons import RESETS
@@ -945,6 +945,8 @@ def _fit(run_dir: Path, config: TrainConfig, spec: ModelSpec, info, train_set, t
 
     if state is None and cluster.is_main:  # epoch-0 checkpoint: a "last good" state always exists
         _write_checkpoint(run_dir, config, model, optimizer, 0, metrics)
+    if cluster.is_main:  # γ at initialisation, or at the checkpoint resumed from (if the file missed it)
+        _record_gamma(run_dir, model, start_epoch, keep_through=start_epoch)
     cluster.barrier()
 
     for epoch in range(start_epoch, config.epochs):
@@ -996,6 +998,7 @@ def _fit(run_dir: Path, config: TrainConfig, spec: ModelSpec, info, train_set, t
         if cluster.is_main:
             _write_checkpoint(run_dir, config, model, optimizer, epoch + 1, metrics)
             _write_metrics(run_dir, metrics)
+            _record_gamma(run_dir, model, epoch + 1)
             reporter.log(f"epoch {epoch + 1}/{config.epochs} lr {lr:.3g} loss {row['train_loss']:.4f} "
                          f"train {100 * row['train_acc']:.2f}% test {100 * test_acc:.2f}% "
                          f"{row['seconds']:.1f}s {row['images_per_s']:.0f} img/s")
@@ -1021,6 +1024,7 @@ def _finish(run_dir: Path, config: TrainConfig, model: nn.Module, info, test_set
         test_acc = metrics[-1]["test_acc"]
     runs.save_weights(model, run_dir / runs.WEIGHTS_FILE, config.weights_dtype)
     _write_metrics(run_dir, metrics)
+    _record_gamma(run_dir, model, len(metrics))  # the last epoch as stored (rounded to weights_dtype)
     wall = float(sum(row["seconds"] for row in metrics))
     config_json = runs.read_config(run_dir)
     config_json["result"] = {"test_accuracy": float(test_acc), "epochs_done": len(metrics), "wall_seconds": wall,
@@ -1069,6 +1073,27 @@ def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device
         for key, value in per_param.items():
             if isinstance(value, torch.Tensor) and key != "step":
                 per_param[key] = value.to(device)
+
+
+def _record_gamma(run_dir: Path, model: nn.Module, epoch: int, *, keep_through: int | None = None) -> None:
+    """Put γ after `epoch` into RUN/gamma_history.csv (BNTT networks only). `keep_through`: on (re)start,
+    drop rows of later epochs (a run killed after writing them re-trains those epochs) and keep an existing
+    row of `epoch` (it was written from the same weights). A damaged file is started anew: training does
+    not depend on it."""
+    if not gamma_history.has_bntt(model):
+        return
+    path = run_dir / gamma_history.GAMMA_HISTORY_FILE
+    try:
+        history = gamma_history.read_gamma_history(run_dir)
+    except ValueError:
+        history = None
+    if history is not None and keep_through is not None:
+        history = history[history["epoch"] <= keep_through]
+        if (history["epoch"] == epoch).any():
+            runs.atomic_write_text(path, history.to_csv(index=False))
+            return
+    history = gamma_history.merge_epoch(history, gamma_history.gamma_summary(model, epoch))
+    runs.atomic_write_text(path, history.to_csv(index=False))
 
 
 def _write_metrics(run_dir: Path, metrics: list[dict]) -> None:

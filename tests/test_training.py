@@ -137,7 +137,8 @@ def test_lr_drops_tenfold_at_50_70_90_percent():
 def test_train_writes_a_complete_run_and_evaluates_the_full_test_set(tmp_path):
     result = train(tiny(max_test_images=101), tmp_path / "run", progress="none")
     run_dir = tmp_path / "run"
-    assert {p.name for p in run_dir.iterdir()} == {CONFIG_FILE, WEIGHTS_FILE, "metrics.csv", "train.log"}
+    assert {p.name for p in run_dir.iterdir()} == {CONFIG_FILE, WEIGHTS_FILE, "metrics.csv", "train.log",
+                                                   "gamma_history.csv"}  # a BNTT run: γ after every epoch
     config = json.loads((run_dir / CONFIG_FILE).read_text())
     assert config["format"] == "bntt-run/2" and config["kind"] == "trained"
     assert config["model"]["arch"] == "mlp" and config["model"]["num_steps"] == 2
