@@ -37,7 +37,7 @@ bench: install
 	$(PY) benchmarks/train_step.py
 
 lint: install
-	$(PY) -m ruff check bntt_core dashboard tests benchmarks notebooks
+	$(PY) -m ruff check bntt_core dashboard tests benchmarks notebooks experiments
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache
