@@ -19,7 +19,12 @@ What one analysis does (SPEC "Figures", "Early exit"; issue 5):
     the clipped noise the shipped tables were computed with, one `mode` column); fgsm: one gradient pass + one pass per ε (bntt_core.robustness). Not for
     event data (no clean pixels); fgsm is left out of converted runs unless asked for by name (Fig 8B
     compares ANN, surrogate BP and BNTT; BPTT through hundreds of steps buys nothing there).
-  * ANN runs: accuracy_by_step (one row, t = 1: a single forward), noise, fgsm, energy (MACs).
+  * ANN runs: accuracy_by_step (one row, t = 1: a single forward), noise, fgsm, energy (MACs),
+    standard_metrics (one more forward, with hooks on the connection layers and the ReLUs).
+  * standard_metrics (NeuroBench's footprint, connection and activation sparsity, synaptic operations;
+    bntt_core.standard_metrics, docs/METRICS.md): from the same recording pass. Asked for alone on a
+    Poisson-coded spiking run with current energy and spike_rate tables and no zero weight, it is derived
+    from them without a test pass (`write_standard_metrics`: how the shipped runs can get theirs).
 
 The test images are the run's own test set as training evaluated it (bntt_core.training.load_datasets,
 its subset if it used one), the Poisson seed is the one training evaluated with (derive_seed(seed,
@@ -51,10 +56,10 @@ import torch
 from torch import nn
 
 from bntt_core import early_exit as exits
-from bntt_core import energy, recording, robustness
+from bntt_core import energy, recording, robustness, standard_metrics
 from bntt_core.models import ANNNet, SpikingNet
 from bntt_core.runs import holds_run_lock
-from bntt_core.step import run_precision
+from bntt_core.step import autocast, run_precision
 from bntt_core.tables import TABLES
 
 QUICK_IMAGES = 256
@@ -68,7 +73,7 @@ QUICK_EPSILONS = (0.0, 8 / 255, 32 / 255)
 DEFAULT_NOISE_MODES = ("unclipped", "clipped")
 WEIGHTS_ONLY = ("gamma", "gamma_mean")  # read off the weights: no test images needed
 RECORDED = ("accuracy_by_step", "spike_activity", "spike_rate", "bn_input", "bn_input_hist", "energy",
-            "early_exit", "dynamic_exit", "early_exit_summary")
+            "early_exit", "dynamic_exit", "early_exit_summary", "standard_metrics")
 
 NOTES = {
     "accuracy_by_step": "prediction = argmax of the output accumulated up to step t (÷ t); ANN: one row, t = 1",
@@ -101,6 +106,10 @@ NOTES = {
             "SNN: BPTT through the surrogate, straight through the Poisson encoder (∂s_t/∂x = 1/rescale); "
             "ANN: plain FGSM",
     "energy": "see convention",
+    "standard_metrics": "NeuroBench's footprint, connection sparsity, activation sparsity and synaptic operations "
+                        "(Dense, Effective_MACs, Effective_ACs) per sample over one inference of T steps; spikes "
+                        "through an average pool counted as ACs (NeuroBench: MACs of the pooled values); see "
+                        "convention, synops_by_layer and docs/METRICS.md",
 }
 
 
@@ -217,8 +226,10 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
 
     if spiking and any(name in RECORDED for name in todo):
         start = time.perf_counter()
+        # per-channel spike totals only where a layer has zero weights (none in a trained dense network)
+        channel_maps = standard_metrics.channel_maps_needed(model) if "standard_metrics" in todo else ()
         rec = recording.record(model, images, labels, seed=seed, batch_size=batch_size, precision=precision,
-                               progress=stage)
+                               channel_maps=channel_maps, progress=stage)
         result.seconds["recording"] = time.perf_counter() - start
         done[0] += 1
         gamma = exits.gamma_table(model)
@@ -233,6 +244,9 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
             "early_exit": lambda: exits.early_exit_curve(rec.correct_by_step, gamma_mean),
             "dynamic_exit": lambda: exits.dynamic_exit_curve(rec.predictions, rec.confidence, rec.labels),
             "early_exit_summary": lambda: early_exit_summary_table(model, rec.accuracy_by_step(), exit_inputs),
+            "standard_metrics": lambda: _standard_metrics(result, standard_metrics.snn_synops(model, rec),
+                                                          lambda by_layer: standard_metrics.snn_metrics_table(
+                                                              model, rec, by_layer=by_layer)),
         }
         for name in todo:
             if name in built:
@@ -246,7 +260,7 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
         result.notes["accuracy_by_step"] = {"recording_seconds": round(result.seconds["recording"], 3)}
         result.notes["bn_input_hist"] = {"hist_values_per_step": {name: layer.hist_values
                                                                   for name, layer in rec.layers.items()}}
-    elif not spiking and any(name in ("accuracy_by_step", "energy") for name in todo):
+    elif not spiking and any(name in ("accuracy_by_step", "energy", "standard_metrics") for name in todo):
         if "accuracy_by_step" in todo:
             start = time.perf_counter()
             accuracy = robustness.evaluate_accuracy(model, images, labels, seed=seed, batch_size=batch_size,
@@ -257,6 +271,13 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
                                                               "n": [labels.shape[0]]})
         if "energy" in todo:
             result.tables["energy"] = energy.ann_energy_table(model)
+        if "standard_metrics" in todo:  # one more forward (1/T of a spiking pass): ReLU outputs, non-zero inputs
+            by_layer, nonzero, outputs, units = standard_metrics.ann_counts(
+                model, images, batch_size=batch_size or recording.MAX_BATCH, context=lambda: autocast(device, precision))
+            result.tables["standard_metrics"] = _standard_metrics(
+                result, by_layer, lambda rows: standard_metrics.metrics_row(
+                    model, rows, nonzero_outputs=nonzero, outputs=outputs, neurons=units, num_steps=1,
+                    images=labels.shape[0]))
         done[0] += 1
     if spiking:
         for name in ("gamma", "gamma_mean"):
@@ -294,6 +315,56 @@ def analyze_model(model: nn.Module, data: AnalysisData | None, *, tables: Iterab
     result.skipped = {name: reason for name, reason in result.skipped.items() if name in names}
     report(1.0, "analysis computed")
     return result
+
+
+def _standard_metrics(result: AnalysisResult, by_layer: pd.DataFrame,
+                      row: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """The standard_metrics row, `row(by_layer)`; the convention and the per-layer counts go into its meta."""
+    result.notes["standard_metrics"] = {"convention": standard_metrics.CONVENTION,
+                                        "synops_by_layer": by_layer.to_dict("records")}
+    return row(by_layer)
+
+
+def standard_metrics_derivable(path: str | os.PathLike, model: nn.Module) -> str | None:
+    """None when the run's standard_metrics can be derived from its current energy and spike_rate tables
+    (no test pass: `write_standard_metrics`), else why not."""
+    if not isinstance(model, SpikingNet):
+        return "an ANN has no spike_rate table: its ReLU outputs are counted in a forward pass"
+    missing = [name for name in ("energy", "spike_rate") if _current_table(Path(path), name) is None]
+    if missing:
+        return f"no current {' and '.join(missing)} table"
+    try:
+        standard_metrics.synops_from_energy(model, _current_table(Path(path), "energy"))
+    except ValueError as reason:
+        return str(reason)
+    return None
+
+
+def write_standard_metrics(path: str | os.PathLike, *, device: str | None = None) -> pd.DataFrame:
+    """standard_metrics from the run's CURRENT energy and spike_rate tables and its weights, without a test
+    pass (a Poisson-coded spiking run without zero weights: `standard_metrics.metrics_from_tables`); what
+    `bntt analyze RUN --tables standard_metrics` does for a run analysed before the table existed. The meta's
+    images / subset / seed are those of the energy table it was derived from."""
+    from bntt_core import runs
+
+    run = runs.load_run(path, device=torch.device(device) if device else torch.device("cpu"))
+    reason = standard_metrics_derivable(path, run.model)
+    if reason is not None:
+        raise ValueError(f"standard_metrics of {path} cannot be derived without a test pass: {reason}; "
+                         f"run bntt analyze {path} --tables standard_metrics,energy,spike_rate")
+    energy_table = _current_table(Path(path), "energy")
+    spike_rate = _current_table(Path(path), "spike_rate")
+    meta_energy = runs.read_meta(path).get("energy") or {}
+    images = int(meta_energy.get("images") or 0)
+    by_layer = standard_metrics.synops_from_energy(run.model, energy_table)
+    table = standard_metrics.metrics_from_tables(run.model, energy_table, spike_rate, images=images)
+    meta = {key: meta_energy.get(key) for key in ("images", "subset", "seed", "batch_size", "quick", "device")}
+    meta.update({"run": Path(path).name, "run_path": str(Path(path).resolve()), "kind": run.kind,
+                 "model_hash": model_hash(path), "created": runs.now_iso(), "note": NOTES["standard_metrics"],
+                 "derived_from": "energy and spike_rate (no test pass)", "convention": standard_metrics.CONVENTION,
+                 "synops_by_layer": by_layer.to_dict("records")})
+    runs.write_table(path, "standard_metrics", table, meta)
+    return table
 
 
 # ------------------------------------------------------------------- early exit without the test set
@@ -531,6 +602,11 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
         report(1.0, "analysis written (1 table)")
         return {"early_exit_summary": table}
     run = runs.load_run(path, device=torch_device)
+    if names == ["standard_metrics"] and subset is None and seed is None and batch_size is None \
+            and standard_metrics_derivable(path, run.model) is None:  # derived from energy + spike_rate: no pass
+        table = write_standard_metrics(path, device=device)
+        report(1.0, "analysis written (1 table)")
+        return {"standard_metrics": table}
     if all(name in WEIGHTS_ONLY for name in names):  # γ alone: no dataset to find, nothing to evaluate
         data, settings = None, _run_settings(_run_train_config(run, data_dir))
     else:

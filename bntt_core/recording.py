@@ -13,7 +13,12 @@ reduces them on the fly, per layer and step, so nothing of size [T, B, ...] outl
     outputs         the output accumulated up to step t for every t: its argmax and its softmax
                     confidence, per sample ([T, N]): per-step accuracy and every early-exit curve
                     come from these, with no further inference
-    input events    |encoded input| summed per position (the input layer's synaptic events)
+    input events    |encoded input| summed per position (the input layer's synaptic events), the count of
+                    its non-zero values per position and whether every value was in {−1, 0, 1}
+                    (bntt_core.standard_metrics: NeuroBench's binary test)
+    channel maps    only for the layers named in `channel_maps` (none by default): spikes summed over T and
+                    samples per channel and position [C, H, W] (or [F]); effective synaptic operations
+                    need them where the next layer has zero weights (standard_metrics.channel_maps_needed)
 
 Where a layer runs the compiled BNTT→LIF loop (CPU, BNTT), the spike counts and Σx, Σx² come out of that
 same loop (`wants_fused_stats`): counts exact, sums from float partials of ≤ 4,096 values merged in
@@ -35,7 +40,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -97,6 +102,7 @@ class LayerRecord:
     hist_below: torch.Tensor  # [len(hist_steps)] values under the histogram's range
     hist_above: torch.Tensor  # [len(hist_steps)] values over it
     hist_values: int = 0  # values per step that went into the histogram (a subsample, see HIST_SUBSAMPLE)
+    channel_map: torch.Tensor | None = None  # [C, H, W] or [F] float64 spikes over T and samples; only if asked
 
     @property
     def input_std(self) -> torch.Tensor:
@@ -121,6 +127,9 @@ class Recording:
     encoding: str
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    input_nonzero_map: torch.Tensor | None = None  # like input_map: non-zero encoded values (= input_map for ±1 spikes)
+    input_binary: bool = True  # every encoded input value was in {−1, 0, 1}
+    input_channel_map: torch.Tensor | None = None  # [C, H, W] or [F]: non-zero encoded values; only if asked
 
     @property
     def correct_by_step(self) -> torch.Tensor:
@@ -189,8 +198,9 @@ class _Recorder:
     wants_membrane = False
     wants_fused_stats = True  # sums and spike counts from the fused BNTT→LIF pass where it runs
 
-    def __init__(self, num_steps: int, bins: int, hist_subsample: int):
+    def __init__(self, num_steps: int, bins: int, hist_subsample: int, channel_maps: Collection[str] = ()):
         self.num_steps, self.bins, self.hist_subsample = num_steps, bins, max(1, int(hist_subsample))
+        self.channel_maps = frozenset(channel_maps)
         self.layers: dict[str, LayerRecord] = {}
 
     def __call__(self, name: str, tensors: dict) -> None:
@@ -209,6 +219,9 @@ class _Recorder:
         else:
             layer.spikes_by_step[:steps] += counts
             layer.spike_map += counts.sum()
+        if name in self.channel_maps:  # [T, B, C, H, W] → [C, H, W] (or [T, B, F] → [F]), exact in float64
+            per_channel = tensors["spikes"].sum(dim=(0, 1), dtype=torch.float64)
+            layer.channel_map = per_channel if layer.channel_map is None else layer.channel_map + per_channel
         # norm input, all values: exact mean / M2 per step from Σx and Σx², merged batch by batch (Chan)
         per_sample = current.reshape(steps, batch, -1)  # [T, B, neurons], a view
         n_new = per_sample.shape[1] * per_sample.shape[2]
@@ -327,11 +340,13 @@ def time_major_batch(images: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def record(model: SpikingNet, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0,
            batch_size: int | None = None, bins: int = HIST_BINS, hist_subsample: int = HIST_SUBSAMPLE,
-           precision: str | None = None,
+           precision: str | None = None, channel_maps: Collection[str] = (),
            progress: Callable[[float, str], None] | None = None) -> Recording:
     """One evaluation pass over `images` (normalised [N, C, H, W], or event frames [N, T, C, H, W]).
 
     The model runs in eval mode on the images' device; `labels` is int64 [N]. Returns a Recording.
+    channel_maps: "input" and/or hidden layer names whose per-channel totals to keep (LayerRecord.channel_map,
+    Recording.input_channel_map); the default, none, costs nothing.
     """
     if not isinstance(model, SpikingNet):
         raise ValueError(f"record() needs a spiking model; got {type(model).__name__} (an ANN has no steps "
@@ -344,9 +359,10 @@ def record(model: SpikingNet, images: torch.Tensor, labels: torch.Tensor, *, see
     steps = model.num_steps
     batch_size = int(batch_size or default_batch_size(steps, model))
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    recorder = _Recorder(steps, bins, hist_subsample)
+    recorder = _Recorder(steps, bins, hist_subsample, channel_maps)
     predictions, confidence = [], []
     input_map, input_by_step = None, torch.zeros(steps, dtype=torch.float64, device=device)
+    input_nonzero, input_channels, input_binary = None, None, True
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -368,6 +384,15 @@ def record(model: SpikingNet, images: torch.Tensor, labels: torch.Tensor, *, see
                 input_by_step[:per_step.shape[0]] += per_step
                 total = per_step.sum()
             input_map = total if input_map is None else input_map + total
+            # non-zero input values (NeuroBench's effective operations) and its binary test, |s| ∈ {0, 1}
+            nonzero = events != 0  # [T, B, ...]
+            input_binary = input_binary and torch.equal(nonzero, events == 1)
+            count = nonzero.sum(dim=(0, 1, 2), dtype=torch.float64) if events.dim() == 5 \
+                else nonzero.sum(dtype=torch.float64)  # [H, W] or []
+            input_nonzero = count if input_nonzero is None else input_nonzero + count
+            if "input" in recorder.channel_maps:
+                per_channel = nonzero.sum(dim=(0, 1), dtype=torch.float64)  # [C, H, W] or [F]
+                input_channels = per_channel if input_channels is None else input_channels + per_channel
             probs = torch.softmax(running, dim=-1)
             conf, pred = probs.max(dim=-1)  # [T, B] each
             predictions.append(pred)
@@ -380,4 +405,5 @@ def record(model: SpikingNet, images: torch.Tensor, labels: torch.Tensor, *, see
                      labels=labels.to(device).long(), predictions=torch.cat(predictions, 1),
                      confidence=torch.cat(confidence, 1), layers=recorder.layers, input_map=input_map,
                      input_by_step=input_by_step, encoding=model.spec.encoding,
-                     seconds=time.perf_counter() - start)
+                     seconds=time.perf_counter() - start, input_nonzero_map=input_nonzero,
+                     input_binary=bool(input_binary), input_channel_map=input_channels)

@@ -52,6 +52,16 @@ TABLES: dict[str, tuple[str, ...]] = {
     "fgsm": ("epsilon", "accuracy"),
     # energy per layer: synaptic operations (spikes × fan-out) and MACs, with the energy in pJ
     "energy": ("layer", "synops", "macs", "energy_pj"),
+    # NeuroBench's standard metrics (bntt_core.standard_metrics, docs/METRICS.md), ONE row per run: footprint
+    # (bytes of parameters and buffers), connection sparsity (zero Conv/Linear weights), activation sparsity
+    # (zero outputs of the hidden spiking neurons over all T steps; ANN: ReLU), synaptic operations per sample
+    # over one inference of T steps (dense, effective MACs, effective ACs). Also written: parameters,
+    # parameter_bytes, buffers_bytes, weights, zero_weights, neurons, synops_acs_through_pooling (ACs that
+    # NeuroBench would count as MACs of pooled values). Runs analysed before it existed lack the file (listed as
+    # missing); `bntt analyze RUN --tables standard_metrics` derives it from current energy and spike_rate
+    # tables without a test pass where it can (Poisson input, no zero weight)
+    "standard_metrics": ("footprint_bytes", "connection_sparsity", "activation_sparsity", "synops_dense",
+                         "synops_effective_macs", "synops_effective_acs", "num_steps", "images"),
 }
 
 ANALYSIS_DIR = "analysis"

@@ -47,6 +47,28 @@ def tables_of(name: str) -> dict[str, pd.DataFrame]:
     return state.tables(runs, name)
 
 
+def show_standard_metrics(chosen_runs: list[state.RunCard]) -> None:
+    """NeuroBench's standard metrics of the chosen runs side by side (figure and table); the runs whose
+    analysis lacks the standard_metrics table are named, with how to compute it."""
+    from bntt_core import standard_metrics
+
+    st.subheader("Standard metrics (NeuroBench)")
+    found = state.tables(chosen_runs, "standard_metrics")
+    without = [c.name for c in chosen_runs if c.name not in found]
+    if found:
+        state.show_figure(state.figure("standard_metrics_figure", found), found, key="compare_standard_metrics",
+                          file_stem="compare_standard_metrics")
+        st.dataframe(standard_metrics.compare(found), hide_index=True, key="compare_standard_metrics_table")
+        st.caption("Per image, one inference of all T steps. Effective ops count only non-zero inputs and weights: "
+                   "ACs where the input is spikes, MACs where it is analog (the ANN, a direct-coded first layer). "
+                   "Spikes through an average pool are ACs here (synops_acs_through_pooling) and MACs of pooled "
+                   "values in NeuroBench; docs/METRICS.md.")
+    if without:
+        st.info(f"No standard metrics for {', '.join(without)}: their analysis lacks the table (made before it "
+                "existed, or for other weights). Compute it in the Runs view or with `bntt analyze RUN --tables "
+                "standard_metrics`.", icon=":material/info:")
+
+
 gamma_means = tables_of("gamma_mean")
 fgsm_tables = tables_of("fgsm")
 controls = st.columns(2)
@@ -73,7 +95,7 @@ summary = explore.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=t
 groups = explore.seed_groups({c.name: c.summary for c in runs})
 verdicts = explore.method_verdicts(summary, groups)
 
-summary_tab, steps_tab, spikes_tab, robust_tab = st.tabs(
+summary_tab, steps_tab, spikes_tab, robust_tab = state.tabs(
     ["Summary", "Accuracy by step", "Spikes and energy", "Robustness"], key="compare_section", on_change="rerun")
 
 if summary_tab.open:
@@ -118,6 +140,7 @@ if spikes_tab.open:
             state.show_figure(state.figure("energy_figure", energy), energy, key="compare_energy", file_stem="compare_energy")
         if not rates and not energy:
             st.info("None of these runs has spike_rate or energy tables; compute the analysis in the Runs view.")
+        show_standard_metrics(runs)
 
 if robust_tab.open:
     with robust_tab:

@@ -108,6 +108,43 @@ with right:
     else:
         st.info("Accuracy by step is part of the analysis; compute it below.")
 
+
+def show_standard_metrics(card: state.RunCard) -> None:
+    """NeuroBench's standard metrics of the run (the standard_metrics table), or a note saying how to get them."""
+    from bntt_core import standard_metrics
+
+    st.markdown("**Standard metrics (NeuroBench)**")
+    if "standard_metrics" not in card.tables:
+        why = ("made for other weights" if "standard_metrics" in card.stale else
+               "not in this run's analysis (analysed before the table existed)")
+        st.info(f"Standard metrics: {why}. Compute them with the button below or "
+                f"`bntt analyze {card.path} --tables standard_metrics`: seconds when they can be derived from "
+                "the run's current energy and spike_rate tables (Poisson input, no zero weight), else one test "
+                "pass.", icon=":material/info:")
+        return
+    metrics = state.table(card, "standard_metrics")
+    if metrics is None or len(metrics) != 1:
+        st.warning("The standard_metrics table of this run is not one row; recompute it with "
+                   f"`bntt analyze {card.path} --tables standard_metrics`.")
+        return
+    row = metrics.iloc[0]
+    columns = st.columns(4)
+    columns[0].metric("Footprint", f"{row['footprint_bytes'] / 2**20:.3g} MiB")
+    columns[1].metric("Connection sparsity", f"{100 * row['connection_sparsity']:.2f} %")
+    columns[2].metric("Activation sparsity", f"{100 * row['activation_sparsity']:.2f} %")
+    effective = row["synops_effective_macs"] + row["synops_effective_acs"]
+    columns[3].metric("Effective synops / image", f"{effective / 1e6:.4g} M",
+                      help=f"of {row['synops_dense'] / 1e6:.4g} M dense (every MAC as if dense)")
+    st.dataframe(standard_metrics.describe(metrics), hide_index=True, key="runs_standard_metrics")
+    st.caption(f"Per image (mean over {int(row['images']):,} test images), one inference of "
+               f"{int(row['num_steps'])} step(s). Spikes through an average pool are counted as ACs (the pool folds "
+               "into the next layer's weights); NeuroBench counts the pooled values as MACs. docs/METRICS.md says "
+               "how each number is counted and what the energy estimate adds.")
+
+
+with st.container(border=True):
+    show_standard_metrics(card)
+
 to_compute = [name for name in TABLES if name in card.missing or name in card.stale]
 with st.container(border=True):
     st.markdown("**Analysis**")
