@@ -101,11 +101,17 @@ def exit_steps(gamma_mean: pd.DataFrame, thresholds: Sequence[float] | np.ndarra
         raise ValueError("the threshold grid is empty: give at least one threshold")
     if not np.isfinite(thresholds).all():
         raise ValueError(f"thresholds must be finite; got {thresholds[~np.isfinite(thresholds)][:5].tolist()}")
-    peak = matrix.max(0)  # [T]: max_l g(l, t)
-    # reaches[k, t] = some layer has g ≥ τ_k at step t+1; the exit is the last such step (at least 1)
-    reaches = peak[None, :] >= thresholds[:, None]  # [K, T]
-    steps = peak.shape[0]
-    last = np.where(reaches.any(1), steps - np.argmax(reaches[:, ::-1], axis=1), 1)
+    return exit_steps_from_peaks(matrix.max(0)[None, :], thresholds)[:, 0]  # peak [1, T]: max_l g(l, t)
+
+
+def exit_steps_from_peaks(peaks: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The rule's core: `peaks` [N, T] = max over layers of the mean γ at each step (N networks, or one
+    network after N epochs) → exit steps [K, N] for thresholds [K]: the last step at which the peak is ≥ τ,
+    at least 1."""
+    # reaches[k, n, t] = some layer of network n has g ≥ τ_k at step t+1; the exit is the last such step
+    reaches = peaks[None, :, :] >= np.asarray(thresholds, dtype=np.float64)[:, None, None]  # [K, N, T]
+    steps = peaks.shape[-1]
+    last = np.where(reaches.any(-1), steps - np.argmax(reaches[..., ::-1], axis=-1), 1)
     return np.maximum(last, 1).astype(np.int64)
 
 

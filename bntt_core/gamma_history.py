@@ -127,13 +127,22 @@ def gamma_mean_at(history: pd.DataFrame, epoch: int) -> pd.DataFrame:
 
 
 def exit_step_by_epoch(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """The paper's exit step at τ = `threshold` after every epoch: columns epoch, exit_step, num_steps."""
-    rows = []
-    for epoch in epochs(history):
-        mean = gamma_mean_at(history, epoch)
-        rows.append({"epoch": epoch, "exit_step": early_exit.exit_step_from_gamma_mean(mean, threshold),
-                     "num_steps": int(mean["t"].max())})
-    return pd.DataFrame(rows, columns=["epoch", "exit_step", "num_steps"])
+    """The paper's exit step at τ = `threshold` after every epoch: columns epoch, exit_step, num_steps.
+    All epochs at once (a slider in the explorer redraws it): early_exit's rule on the peak over layers."""
+    threshold = float(threshold)
+    if not np.isfinite(threshold):
+        raise ValueError(f"the threshold must be finite; got {threshold}")
+    cube = history.pivot_table(index="epoch", columns=["t", "layer"], values="mean", aggfunc="first")
+    steps = sorted(int(t) for t in cube.columns.get_level_values("t").unique())
+    layers = cube.columns.get_level_values("layer").unique()
+    if steps != list(range(1, len(steps) + 1)) or cube.isna().to_numpy().any() or cube.shape[1] != len(steps) * len(layers):
+        raise ValueError(f"the γ history must hold every layer at steps 1..T after every epoch; it has steps "
+                         f"{steps[:3]}…{steps[-3:]} and gaps at epochs "
+                         f"{cube.index[cube.isna().any(axis=1)].tolist()}")
+    values = cube.reindex(columns=pd.MultiIndex.from_product([steps, layers])).to_numpy(np.float64)
+    peaks = values.reshape(len(cube), len(steps), len(layers)).max(-1)  # [E, T]: max_l g(l, t) after each epoch
+    exit_at = early_exit.exit_steps_from_peaks(peaks, np.array([threshold]))[0]  # [E]
+    return pd.DataFrame({"epoch": cube.index.astype(int), "exit_step": exit_at, "num_steps": len(steps)})
 
 
 def histogram_at(history: pd.DataFrame, *, epoch: int, layer: str, t: int) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,8 @@ import torch
 from plotly.subplots import make_subplots
 
 from bntt_core.early_exit import exit_step_from_gamma_mean  # the paper's rule; re-exported here
+from bntt_core.gamma_history import BIN_COLUMNS, PERCENTILES, exit_step_by_epoch
+from bntt_core.gamma_history import COLUMNS as HISTORY_COLUMNS
 from bntt_core.surrogate import SURROGATES, get_surrogate
 from bntt_core.tables import NOISE_MODE_COLUMN, TABLES, noise_modes, noise_table
 
@@ -441,17 +443,104 @@ def gamma_mean_figure(gamma_mean: pd.DataFrame, threshold: float = 0.1) -> go.Fi
                   height=620)
 
 
-def gamma_heatmap_figure(gamma_mean: pd.DataFrame) -> go.Figure:
-    """Mean γ as a heatmap: layer (shallow on top) × time step, for one BNTT run."""
+GAMMA_SCALES = ("fixed", "run")  # how a mean-γ heatmap maps γ to colour (gamma_heatmap_figure's `scale`)
+
+
+def _nice_step(span: float) -> float:
+    """A round tick step (1, 2, 2.5 or 5 × 10^k) giving about five ticks over `span`."""
+    raw = max(span, 1e-12) / 5
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+
+
+def _gamma_colors(values: np.ndarray, scale: str, *, whose: str = "this run") -> dict:
+    """The colour range of a mean-γ heatmap (zmin, zmax, colorbar, and a title note).
+
+    "fixed": from 0 (or the run's minimum if γ went negative) up to max(1, the run's maximum) — γ starts at 1,
+    so a run whose mean γ spans 0.81–0.83 looks nearly uniform, as it is; the run's maximum is marked on the
+    colour bar. "run": the run's own min..max, said so in the colour bar's title (small differences then
+    fill the whole colour range)."""
+    if scale not in GAMMA_SCALES:
+        raise ValueError(f"scale must be one of {list(GAMMA_SCALES)}; got {scale!r}")
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        raise ValueError("the mean-γ table holds no finite value: nothing to colour")
+    low, high = float(finite.min()), float(finite.max())
+    if scale == "run":
+        pad = 0.0 if high > low else 5e-4 * max(1.0, abs(high))
+        return dict(zmin=low - pad, zmax=high + pad, note=f"colour: {whose}'s range {low:.3g}–{high:.3g}",
+                    colorbar=dict(title=dict(text=f"mean γ<br>{whose}'s<br>range<br>{low:.3g}–{high:.3g}")))
+    zmin, zmax = min(0.0, low), max(1.0, high)
+    step = _nice_step(zmax - zmin)
+    ticks = [v for v in np.arange(math.ceil(zmin / step) * step, zmax + step / 2, step)
+             if abs(v - high) > 0.06 * (zmax - zmin)]  # room for the run's maximum
+    tickvals = [*ticks, high]
+    ticktext = [f"{v:.3g}" for v in ticks] + [f"◀ max {high:.3g}"]
+    return dict(zmin=zmin, zmax=zmax, note=f"colour fixed {zmin:g}–{zmax:g}; {whose} {low:.3g}–{high:.3g}",
+                colorbar=dict(title=dict(text=f"mean γ<br>fixed {zmin:g}–{zmax:g}"), tickvals=tickvals,
+                              ticktext=ticktext))
+
+
+def gamma_heatmap_figure(gamma_mean: pd.DataFrame, *, scale: str = "fixed", selectable: bool = False) -> go.Figure:
+    """Mean γ as a heatmap: layer (shallow on top) × time step, for one BNTT run.
+
+    `scale`: "fixed" (default) colours 0 → max(1, the run's largest mean γ) with the run's maximum marked on
+    the colour bar, so runs and epochs compare and a narrow range (0.81–0.83) does not pose as structure;
+    "run" stretches the colours over the run's own min..max and says so in the colour bar.
+    `selectable=True` lays an invisible marker on every cell (customdata: layer, t, mean γ) so that a click
+    selects that cell (Streamlit's selection events skip heatmap traces); `gamma_heatmap_cell` reads it back.
+    """
     df = _check_table(gamma_mean, "gamma_mean", numeric=("t", "mean_gamma"))
     layers, steps, grid = _pivot(df, "mean_gamma")
-    fig = go.Figure(go.Heatmap(
-        x=steps, y=layers, z=grid, colorscale="Viridis", colorbar=dict(title=dict(text="mean γ")),
-        hovertemplate="%{y}<br>t = %{x}<br>mean γ %{z:.4f}<extra></extra>",
-    ))
+    colors = _gamma_colors(grid, scale)
+    # a selectable heatmap leaves the hover to the cell markers on top of it
+    hover = dict(hoverinfo="skip") if selectable else dict(hovertemplate="%{y}<br>t = %{x}<br>mean γ %{z:.4f}<extra></extra>")
+    fig = go.Figure(go.Heatmap(x=steps, y=layers, z=grid, colorscale="Viridis", zmin=colors["zmin"],
+                               zmax=colors["zmax"], colorbar=colors["colorbar"], **hover))
+    if selectable:
+        fig.add_trace(_cell_picker(layers, steps, grid))
+        fig.update_layout(hoverdistance=-1, clickmode="event+select")  # a click anywhere picks the nearest cell
     fig.update_xaxes(title_text="time step t")
     fig.update_yaxes(title_text="layer", autorange="reversed", type="category")
-    return _style(fig, "Mean BNTT γ per layer and time step")
+    fig.update_layout(meta={"scale": scale, "zmin": colors["zmin"], "zmax": colors["zmax"]})
+    return _style(fig, f"Mean BNTT γ per layer and time step ({colors['note']})")
+
+
+def _cell_picker(layers: list[str], steps: list[float], grid: np.ndarray) -> go.Scatter:
+    """One invisible, clickable marker per heatmap cell; the clicked one is outlined."""
+    rows, cols = np.nonzero(np.isfinite(grid))
+    return go.Scatter(
+        x=[steps[c] for c in cols], y=[layers[r] for r in rows],
+        customdata=[[layers[r], int(steps[c]), float(grid[r, c])] for r, c in zip(rows, cols, strict=True)],
+        mode="markers", name="cells", showlegend=False,
+        marker=dict(symbol="square-open", size=18, color="#ffffff", opacity=0, line=dict(width=3)),
+        selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0)),
+        hovertemplate="%{customdata[0]}<br>t = %{customdata[1]}<br>mean γ %{customdata[2]:.4f}"
+                      "<br><i>click: its γ histogram</i><extra></extra>",
+    )
+
+
+def gamma_heatmap_cell(selection: object) -> tuple[str, int] | None:
+    """(layer, t) of the cell clicked in a `gamma_heatmap_figure(..., selectable=True)`, read from the
+    selection Streamlit reports ({"selection": {"points": [{"customdata": [layer, t, γ], "x": t, "y": layer,
+    …}]}}), or None when nothing is selected or the selection is not a cell."""
+    try:
+        points = selection["selection"]["points"]  # type: ignore[index]
+    except (KeyError, TypeError, IndexError):
+        return None
+    for point in points or ():
+        if not isinstance(point, Mapping):
+            continue
+        custom = point.get("customdata")
+        try:
+            if isinstance(custom, Sequence) and not isinstance(custom, str) and len(custom) >= 2:
+                return str(custom[0]), int(custom[1])
+            if point.get("x") is not None and point.get("y") is not None:
+                return str(point["y"]), int(round(float(point["x"])))
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 # ---------------------------------------------------------------------------- Fig 5: spike rate
@@ -572,6 +661,459 @@ def gamma_histogram_figure(gamma: pd.DataFrame, layers: Sequence[str] | None = (
         margin=dict(b=150),
     )
     return _style(fig, title, height=height + 80)
+
+
+# ------------------------------------------------- distributions over time, and γ through training
+# One printable figure for a whole distribution over time (TensorBoard's two histogram views): a ridge plot
+# (one histogram per step, offset vertically, the first step at the top) and percentile bands (min–max,
+# 7–93, 16–84, 31–69 and the median: TensorBoard's distribution percentiles, gamma_history.PERCENTILES).
+# And γ through training, from RUN/gamma_history.csv (bntt_core/gamma_history.py): the mean-γ heatmap, the
+# histograms and the percentile bands animated or drawn over epochs, and the paper's exit step per epoch.
+
+BAND_PAIRS = (("min", "max", "min – max"), ("q07", "q93", "7th – 93rd percentile"),
+              ("q16", "q84", "16th – 84th percentile"), ("q31", "q69", "31st – 69th percentile"))
+BAND_OPACITY = (0.10, 0.17, 0.26, 0.38)  # outer → inner: the middle of the distribution is the darkest
+MAX_RIDGE_SLICES = 40  # more steps than this: evenly spaced ones (first and last included), said in the title
+
+
+def _rgba(color: str, alpha: float) -> str:
+    red, green, blue = (plotly_colors.hex_to_rgb(color) if color.startswith("#")
+                        else plotly_colors.unlabel_rgb(color))
+    return f"rgba({red:.0f}, {green:.0f}, {blue:.0f}, {alpha})"
+
+
+def _blend_white(color: str, share: float) -> str:
+    """`color` mixed with white (`share` of white): an opaque lighter fill."""
+    red, green, blue = (plotly_colors.hex_to_rgb(color) if color.startswith("#")
+                        else plotly_colors.unlabel_rgb(color))
+    mix = [c + (255 - c) * share for c in (red, green, blue)]
+    return f"rgb({mix[0]:.0f}, {mix[1]:.0f}, {mix[2]:.0f})"
+
+
+def _add_bands(fig: go.Figure, x: np.ndarray, quantiles: Mapping[str, np.ndarray], color: str, *,
+               x_label: str, value_label: str, row: int | None = None, col: int | None = None) -> None:
+    """Shaded bands between symmetric percentiles (outer lightest) and the median as a line whose hover
+    lists all nine values. `quantiles`: the keys of gamma_history.PERCENTILES → one value per x."""
+    where = {} if row is None else dict(row=row, col=col)
+    x = np.asarray(x, dtype=float)
+    for (low, high, label), alpha in zip(BAND_PAIRS, BAND_OPACITY, strict=True):
+        fig.add_trace(go.Scatter(
+            x=np.concatenate([x, x[::-1]]), y=np.concatenate([quantiles[high], quantiles[low][::-1]]),
+            fill="toself", fillcolor=_rgba(color, alpha), line=dict(width=0), mode="lines", name=label,
+            hoverinfo="skip",
+        ), **where)
+    names = list(PERCENTILES)
+    custom = np.column_stack([quantiles[name] for name in names])
+    hover = "<br>".join(f"{name.replace('q', '', 1) + ' %' if name.startswith('q') else name} "
+                        f"%{{customdata[{i}]:.4g}}" for i, name in reversed(list(enumerate(names))))
+    fig.add_trace(go.Scatter(
+        x=x, y=quantiles["q50"], customdata=custom, mode="lines+markers", name="median",
+        line=dict(color=color, width=2.5), marker=dict(size=5),
+        hovertemplate=f"{x_label} %{{x}}<br>{value_label}<br>{hover}<extra></extra>",
+    ), **where)
+
+
+def _ridge_figure(slices: Sequence[tuple[int, np.ndarray, np.ndarray]], *, x_title: str, value: str,
+                  title: str, overlap: float = 1.8) -> go.Figure:
+    """One histogram outline per step, the first step at the top and each next one in front of it.
+
+    `slices`: (step, bin edges [n+1], counts [n]). Each slice is scaled to its own tallest bin (=
+    `overlap` slice spacings), as in a joy plot: shapes compare, heights do not (the counts are in the
+    hover). Each trace's customdata holds the count of its points.
+    """
+    ramp = plotly_colors.sample_colorscale("Viridis", [0.85 * i / max(1, len(slices) - 1)
+                                                      for i in range(len(slices))])
+    fig = go.Figure()
+    bases = []
+    for i, ((step, edges, counts), color) in enumerate(zip(slices, ramp, strict=True)):
+        base = float(len(slices) - 1 - i)
+        bases.append(base)
+        counts = np.asarray(counts, dtype=float)
+        edges = np.asarray(edges, dtype=float)
+        peak = float(counts.max()) if counts.size and counts.max() > 0 else 1.0
+        xs = np.concatenate([[edges[0]], np.column_stack([edges[:-1], edges[1:]]).ravel(), [edges[-1]]])
+        heights = np.repeat(counts, 2)
+        fig.add_trace(go.Scatter(
+            x=xs, y=base + np.concatenate([[0.0], heights / peak * overlap, [0.0]]),
+            customdata=np.concatenate([[0.0], heights, [0.0]]), mode="lines", fill="toself",
+            fillcolor=_blend_white(color, 0.35), line=dict(color="#222222", width=0.8), name=f"t = {step}",
+            showlegend=False, hoveron="points",
+            hovertemplate=f"t = {step}<br>{value} %{{x:.4g}}<br>%{{customdata:.0f}} in this bin<extra></extra>",
+        ))
+    every = max(1, math.ceil(len(slices) / 25))  # at most ~25 tick labels
+    shown = [i for i in range(len(slices)) if i % every == 0 or i == len(slices) - 1]
+    fig.update_yaxes(title_text="time step t (first at the top)", tickvals=[bases[i] for i in shown],
+                     ticktext=[str(slices[i][0]) for i in shown], showgrid=False, zeroline=False,
+                     range=[-0.3, len(slices) - 1 + overlap + 0.3])
+    fig.update_xaxes(title_text=x_title, showgrid=True)
+    return _style(fig, title, height=int(np.clip(200 + 34 * len(slices), 440, 1400)))
+
+
+def _ridge_steps(recorded: list[int], steps: Sequence[int] | None, table: str, layer: str) -> tuple[list[int], str]:
+    """The steps a ridge draws, and a title note when they are a spread of the recorded ones."""
+    if steps is not None:
+        steps = sorted({int(s) for s in steps})
+        absent = [s for s in steps if s not in recorded]
+        if absent or not steps:
+            raise ValueError(f"steps {absent or '[]'} are not in table {table!r} for layer {layer!r}; recorded "
+                             f"steps: {recorded[0]}..{recorded[-1]}")
+        return steps, ""
+    if len(recorded) <= MAX_RIDGE_SLICES:
+        return recorded, ""
+    picks = sorted({recorded[round(i * (len(recorded) - 1) / (MAX_RIDGE_SLICES - 1))]
+                    for i in range(MAX_RIDGE_SLICES)})
+    return picks, f"; {len(picks)} of {len(recorded)} steps, evenly spaced"
+
+
+def _one_layer(df: pd.DataFrame, table: str, layer: str) -> pd.DataFrame:
+    layer = str(layer)
+    if layer not in set(df["layer"]):
+        raise ValueError(f"layer {layer!r} is not in table {table!r}; it has {_layer_order(df)}")
+    return df[df["layer"] == layer]
+
+
+def gamma_ridge_figure(gamma: pd.DataFrame, layer: str, *, bins: int = 30,
+                       steps: Sequence[int] | None = None) -> go.Figure:
+    """The γ of one layer's channels at every step as a ridge plot: one histogram per step (channel counts,
+    bins spanning the layer's γ over all steps), offset vertically, the first step at the top.
+    `steps=None`: every step (at most MAX_RIDGE_SLICES, evenly spaced, beyond that)."""
+    df = _one_layer(_check_table(gamma, "gamma", numeric=("t", "gamma")), "gamma", layer)
+    if int(bins) < 1:
+        raise ValueError(f"bins must be at least 1; got {bins}")
+    recorded = sorted(int(t) for t in df["t"].unique())
+    shown, note = _ridge_steps(recorded, steps, "gamma", layer)
+    values = df["gamma"].dropna()
+    if values.empty:
+        raise ValueError(f"table 'gamma' holds no γ values for layer {layer!r}")
+    low, high = float(values.min()), float(values.max())
+    if not high > low:
+        low, high = low - 0.05, high + 0.05
+    edges = np.linspace(low, high, int(bins) + 1)
+    slices = [(t, edges, np.histogram(df.loc[df["t"] == t, "gamma"].dropna(), bins=edges)[0]) for t in shown]
+    return _ridge_figure(slices, x_title="γ (BNTT scale, one value per channel)", value="γ",
+                         title=f"γ of {layer} at every step (ridge: channels per bin, each step scaled to its "
+                               f"peak{note})")
+
+
+def gamma_bands_figure(gamma: pd.DataFrame, layer: str) -> go.Figure:
+    """Percentile bands of one layer's γ over its channels, per step: min–max, 7–93, 16–84, 31–69 and the
+    median (np.percentile over the channels, linear interpolation)."""
+    df = _one_layer(_check_table(gamma, "gamma", numeric=("t", "gamma")), "gamma", layer)
+    steps = sorted(int(t) for t in df["t"].unique())
+    by_step = [df.loc[df["t"] == t, "gamma"].dropna().to_numpy() for t in steps]
+    if any(v.size == 0 for v in by_step):
+        raise ValueError(f"table 'gamma' has a step without γ values for layer {layer!r}")
+    table = np.array([np.percentile(v, list(PERCENTILES.values())) for v in by_step])  # [steps, 9]
+    quantiles = {name: table[:, i] for i, name in enumerate(PERCENTILES)}
+    fig = go.Figure()
+    _add_bands(fig, np.array(steps), quantiles, METHOD_COLORS["bntt"], x_label="t =", value_label=f"γ of {layer}")
+    fig.update_xaxes(title_text="time step t")
+    fig.update_yaxes(title_text="γ (over the layer's channels)")
+    fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0.0))
+    return _style(fig, f"γ of {layer} over time: percentiles over its {len(by_step[0])} channels", height=480)
+
+
+def percentiles_from_histogram(left: Sequence[float], right: Sequence[float], counts: Sequence[float],
+                               percentiles: Sequence[float] = tuple(PERCENTILES.values()), *,
+                               below: float = 0, above: float = 0) -> np.ndarray:
+    """Percentiles (0..100) of values known only as a histogram.
+
+    The values of a bin are taken as spread evenly across it, so the percentile is read off the piecewise
+    linear cumulative count: the value where it reaches q % of the total. 0 → the left edge of the first
+    non-empty bin, 100 → the right edge of the last (the true extremes lie within that bin). `below` /
+    `above`: values outside the histogram's range (bn_input.hist_below/hist_above), counted at its edges —
+    a percentile that falls among them is that edge (a bound, not the value). All NaN without any count.
+    """
+    left, right = np.asarray(left, dtype=float), np.asarray(right, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    if not (left.shape == right.shape == counts.shape) or left.ndim != 1:
+        raise ValueError(f"left, right and counts must be 1-D of one length; got {left.shape}, {right.shape}, "
+                         f"{counts.shape}")
+    if (counts < 0).any() or below < 0 or above < 0:
+        raise ValueError("histogram counts cannot be negative")
+    order = np.argsort(left, kind="stable")
+    left, right, counts = left[order], right[order], counts[order]
+    if left.size:  # the out-of-range values as zero-width bins at the range's edges
+        low_edge, high_edge = left[0], right[-1]
+        left = np.concatenate([[low_edge], left, [high_edge]])
+        right = np.concatenate([[low_edge], right, [high_edge]])
+        counts = np.concatenate([[float(below)], counts, [float(above)]])
+    cumulative = np.cumsum(counts)
+    total = cumulative[-1] if cumulative.size else 0.0
+    if total <= 0:
+        return np.full(len(percentiles), np.nan)
+    filled = np.flatnonzero(counts > 0)
+    out = []
+    for q in percentiles:
+        q = float(q)
+        if not 0 <= q <= 100:
+            raise ValueError(f"percentiles lie in 0..100; got {q}")
+        if q == 0:
+            out.append(left[filled[0]])
+        elif q == 100:
+            out.append(right[filled[-1]])
+        else:
+            target = q / 100 * total
+            k = int(np.searchsorted(cumulative, target, side="left"))
+            before = cumulative[k - 1] if k else 0.0
+            out.append(left[k] + (target - before) / counts[k] * (right[k] - left[k]))
+    return np.asarray(out, dtype=float)
+
+
+def _bn_hist(bn_input_hist: pd.DataFrame, layer: str) -> pd.DataFrame:
+    hist = _check_table(bn_input_hist, "bn_input_hist", numeric=("t", "bin_left", "bin_right", "count"))
+    return _one_layer(hist, "bn_input_hist", layer)
+
+
+def bn_input_ridge_figure(bn_input_hist: pd.DataFrame, layer: str, *, steps: Sequence[int] | None = None) -> go.Figure:
+    """Fig 3 as one figure for every step: the norm layer's input histogram (the stored `bn_input_hist`
+    bins and counts) of each recorded step, offset vertically, the first step at the top.
+    `steps=None`: every recorded step (at most MAX_RIDGE_SLICES, evenly spaced, beyond that)."""
+    hist = _bn_hist(bn_input_hist, layer)
+    recorded = sorted(int(t) for t in hist["t"].unique())
+    shown, note = _ridge_steps(recorded, steps, "bn_input_hist", layer)
+    slices = []
+    for t in shown:
+        bins = hist[hist["t"] == t].sort_values("bin_left")
+        edges = np.append(bins["bin_left"].to_numpy(), bins["bin_right"].to_numpy()[-1])
+        slices.append((t, edges, bins["count"].to_numpy()))
+    return _ridge_figure(slices, x_title="norm input value (synaptic current)", value="input",
+                         title=f"Input of the normalisation layer {layer} at every step (Fig 3 as a ridge, each "
+                               f"step scaled to its peak{note})")
+
+
+def bn_input_percentiles(bn_input_hist: pd.DataFrame, layer: str, bn_input: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per recorded step: the percentiles of gamma_history.PERCENTILES of the norm input of `layer`,
+    computed from the stored histogram (`percentiles_from_histogram`; the raw values are not stored). With
+    `bn_input` holding hist_below/hist_above, the values outside the histogram's range count at its edges.
+    Columns: t, min, q07, …, max, outside (values beyond the range at that step)."""
+    hist = _bn_hist(bn_input_hist, layer)
+    outside: dict[int, tuple[float, float]] = {}
+    if bn_input is not None and {"hist_below", "hist_above"} <= set(bn_input.columns):
+        stats = bn_input[bn_input["layer"].astype(str) == str(layer)]
+        for row in stats.itertuples(index=False):
+            below, above = pd.to_numeric(pd.Series([row.hist_below, row.hist_above]), errors="coerce").fillna(0)
+            outside[int(row.t)] = (float(below), float(above))
+    rows = []
+    for t, bins in hist.groupby("t", sort=True):
+        below, above = outside.get(int(t), (0.0, 0.0))
+        values = percentiles_from_histogram(bins["bin_left"], bins["bin_right"], bins["count"],
+                                            below=below, above=above)
+        rows.append({"t": int(t), **dict(zip(PERCENTILES, values, strict=True)), "outside": below + above})
+    return pd.DataFrame(rows, columns=["t", *PERCENTILES, "outside"])
+
+
+def bn_input_bands_figure(bn_input_hist: pd.DataFrame, layer: str, bn_input: pd.DataFrame | None = None) -> go.Figure:
+    """Percentile bands of the norm layer's input over t (min–max, 7–93, 16–84, 31–69, median), read from
+    the stored histogram (`bn_input_percentiles`: values spread evenly within a bin, so a percentile is exact
+    to within one bin width). With `bn_input` its mean per step is drawn too (dotted)."""
+    table = bn_input_percentiles(bn_input_hist, layer, bn_input)
+    if table[list(PERCENTILES)].isna().all(axis=None):
+        raise ValueError(f"table 'bn_input_hist' holds no counts for layer {layer!r}: nothing to draw")
+    fig = go.Figure()
+    _add_bands(fig, table["t"].to_numpy(), {name: table[name].to_numpy() for name in PERCENTILES},
+               METHOD_COLORS["bn"], x_label="t =", value_label=f"input of {layer}")
+    if bn_input is not None:
+        stats = _one_layer(_check_table(bn_input, "bn_input", numeric=("t", "mean")), "bn_input", layer).sort_values("t")
+        fig.add_trace(go.Scatter(x=stats["t"], y=stats["mean"], mode="lines", name="mean (all values)",
+                                 line=dict(color="#222222", dash="dot", width=2),
+                                 hovertemplate="t = %{x}<br>mean %{y:.4g}<extra></extra>"))
+    outside = int(table["outside"].sum())
+    note = f"; {outside:,} values beyond the histogram's range counted at its edges" if outside else ""
+    fig.update_xaxes(title_text="time step t")
+    fig.update_yaxes(title_text="norm input (synaptic current)")
+    fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0.0))
+    return _style(fig, f"Input of the normalisation layer {layer} over time: percentiles from its histogram{note}",
+                  height=480)
+
+
+# ---- γ through training (RUN/gamma_history.csv)
+
+
+def _check_history(history: object) -> pd.DataFrame:
+    """A γ-history table (bntt_core.gamma_history.COLUMNS) checked: summary columns as floats, `epoch`/`t`
+    as ints, histogram counts numeric; one row per (epoch, layer, t)."""
+    numeric = [c for c in HISTORY_COLUMNS if c not in ("layer", *BIN_COLUMNS)]
+    df = _check_table(history, "gamma_history", required=HISTORY_COLUMNS, numeric=numeric)
+    not_counts = [c for c in BIN_COLUMNS if not pd.api.types.is_numeric_dtype(df[c])]
+    if not_counts:
+        raise ValueError(f"table 'gamma_history': histogram columns {not_counts[:4]} must hold counts (numbers)")
+    if df[["epoch", "t"]].isna().any(axis=None):
+        raise ValueError("table 'gamma_history' has rows without an epoch or step")
+    df["epoch"], df["t"] = df["epoch"].astype(int), df["t"].astype(int)
+    if df.duplicated(["epoch", "layer", "t"]).any():
+        raise ValueError("table 'gamma_history' has several rows for the same epoch, layer, t; expected one")
+    return df
+
+
+def _history_cube(df: pd.DataFrame, value: str) -> tuple[list[int], list[str], list[int], np.ndarray]:
+    """(epochs, layers, steps, [epochs, layers, steps] array of `value`; NaN where a row is missing)."""
+    epochs = sorted(df["epoch"].unique().tolist())
+    layers = _layer_order(df)
+    steps = sorted(df["t"].unique().tolist())
+    cube = np.full((len(epochs), len(layers), len(steps)), np.nan)
+    index = (np.searchsorted(epochs, df["epoch"].to_numpy()),
+             pd.Categorical(df["layer"], categories=layers).codes, np.searchsorted(steps, df["t"].to_numpy()))
+    cube[index] = df[value].to_numpy(dtype=float)
+    return epochs, layers, steps, cube
+
+
+def _epoch_label(epoch: int) -> str:
+    return "initialisation" if epoch == 0 else f"epoch {epoch}"
+
+
+def _epoch_animation(fig: go.Figure, epochs: list[int], active: int, *, duration: int = 600) -> None:
+    """An epoch slider (jumps to a frame named str(epoch)) and play (from the first epoch) / pause buttons."""
+    jump = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
+    names = [str(e) for e in epochs]
+    fig.update_layout(
+        sliders=[dict(
+            active=epochs.index(active), y=0, yanchor="top", x=0.24, len=0.76, pad=dict(t=55),
+            currentvalue=dict(prefix="after epoch ", font=dict(size=14)),
+            steps=[dict(label=name, method="animate", args=[[name], jump]) for name in names],
+        )],
+        updatemenus=[dict(
+            type="buttons", direction="left", x=0.0, y=0, xanchor="left", yanchor="top", pad=dict(t=60),
+            showactive=False,
+            buttons=[
+                dict(label="▶ play", method="animate",
+                     args=[names, {"frame": {"duration": duration, "redraw": True}, "mode": "immediate",
+                                   "transition": {"duration": 0}}]),
+                dict(label="❚❚ pause", method="animate", args=[[None], jump]),
+            ],
+        )],
+    )
+    fig.update_layout(margin=dict(b=150))
+
+
+def _shown_epoch(epochs: list[int], epoch: int | None) -> int:
+    if epoch is None:
+        return epochs[-1]
+    if int(epoch) not in epochs:
+        raise ValueError(f"the γ history has no epoch {epoch}; it holds epochs {epochs}")
+    return int(epoch)
+
+
+def gamma_history_heatmap_figure(history: pd.DataFrame, *, scale: str = "fixed", epoch: int | None = None) -> go.Figure:
+    """The mean-γ heatmap (layer × step) through training: one animation frame per epoch of the γ history
+    (epoch 0 = at initialisation, all 1), an epoch slider and play/pause, ONE colour range for every frame
+    (`scale` as in gamma_heatmap_figure, over all epochs). `epoch`: the frame shown first (default the last)."""
+    epochs, layers, steps, cube = _history_cube(_check_history(history), "mean")
+    shown = _shown_epoch(epochs, epoch)
+    grids = dict(zip(epochs, cube, strict=True))
+    colors = _gamma_colors(cube, scale, whose="training")
+    hover = "%{y}<br>t = %{x}<br>mean γ %{z:.4f}<extra></extra>"
+    fig = go.Figure(go.Heatmap(x=steps, y=layers, z=grids[shown], colorscale="Viridis", zmin=colors["zmin"],
+                               zmax=colors["zmax"], colorbar=colors["colorbar"], hovertemplate=hover))
+    fig.frames = [dict(name=str(e), data=[dict(type="heatmap", z=grids[e], zmin=colors["zmin"], zmax=colors["zmax"])],
+                       traces=[0]) for e in epochs]
+    _epoch_animation(fig, epochs, shown)
+    fig.update_xaxes(title_text="time step t")
+    fig.update_yaxes(title_text="layer", autorange="reversed", type="category")
+    fig.update_layout(meta={"scale": scale, "zmin": colors["zmin"], "zmax": colors["zmax"], "epoch": shown})
+    return _style(fig, f"Mean BNTT γ through training, {_epoch_label(shown)} first ({colors['note']})", height=520)
+
+
+def gamma_history_histogram_figure(history: pd.DataFrame, layers: Sequence[str] | None, t: int, *,
+                                   epoch: int | None = None) -> go.Figure:
+    """γ histograms of chosen layers at step `t` through training: bars from the stored channel counts on
+    the history's fixed bin grid (values beyond it sit in the end bins), one row per layer, one animation
+    frame per epoch, the same x range (the bins ever filled) and y range in every frame. `layers=None`:
+    every layer; `epoch`: the frame shown first (default the last)."""
+    df = _check_history(history)
+    available = _layer_order(df)
+    layers = available if layers is None else [str(layer) for layer in layers]
+    unknown = [layer for layer in layers if layer not in available]
+    if unknown:
+        raise ValueError(f"layers {unknown} are not in the γ history; it has {available}")
+    if not layers:
+        raise ValueError("no layers chosen for the γ histogram")
+    steps = sorted(df["t"].unique().tolist())
+    if int(t) not in steps:
+        raise ValueError(f"step {t} is not in the γ history; steps recorded: {steps[0]}..{steps[-1]}")
+    t = int(t)
+    epochs = sorted(df["epoch"].unique().tolist())
+    shown = _shown_epoch(epochs, epoch)
+    rows = df[(df["t"] == t) & df["layer"].isin(layers)]
+    counts = {(int(r.epoch), str(r.layer)): np.asarray([getattr(r, c) for c in BIN_COLUMNS], dtype=float)
+              for r in rows.itertuples(index=False)}
+    first = rows.iloc[0]
+    width = float(first["bin_width"])
+    left = float(first["bin_low"]) + width * np.arange(len(BIN_COLUMNS))
+    filled = np.flatnonzero(np.sum(list(counts.values()), axis=0) > 0)
+    low_bin, high_bin = (int(filled[0]), int(filled[-1])) if filled.size else (0, len(BIN_COLUMNS) - 1)
+    x_range = [left[low_bin] - width, left[high_bin] + 2 * width]
+    peak = {layer: max(float(counts[(e, layer)].max()) for e in epochs if (e, layer) in counts) or 1.0
+            for layer in layers}
+    colors = layer_colors(layers)
+
+    def counts_at(at: int, layer: str) -> np.ndarray:
+        return counts.get((at, layer), np.zeros(len(left)))
+
+    fig = make_subplots(rows=len(layers), cols=1, subplot_titles=layers, vertical_spacing=0.22 / len(layers))
+    for row, layer in enumerate(layers, start=1):
+        fig.add_trace(go.Bar(x=left + width / 2, y=counts_at(shown, layer), width=width, marker_color=colors[layer],
+                             name=layer, showlegend=False,
+                             hovertemplate=f"{layer}, t = {t}<br>γ %{{x:.3f}} ± {width / 2:g}<br>%{{y:.0f}} channels"
+                                           "<extra></extra>"), row=row, col=1)
+    # a frame changes only the counts (small frames: plotly validates every property it is given)
+    fig.frames = [dict(name=str(at), traces=list(range(len(layers))),
+                       data=[dict(type="bar", y=counts_at(at, layer)) for layer in layers]) for at in epochs]
+    for row, layer in enumerate(layers, start=1):
+        fig.update_xaxes(range=x_range, row=row, col=1)
+        fig.update_yaxes(title_text="channels", range=[0, peak[layer] * 1.08], row=row, col=1)
+    fig.update_xaxes(title_text=f"γ at step t = {t} (bins of {width:g} on one grid for every epoch)",
+                     row=len(layers), col=1)
+    fig.update_layout(bargap=0.05, meta={"t": t, "epoch": shown, "x_range": x_range})
+    _epoch_animation(fig, epochs, shown)
+    return _style(fig, f"γ histograms at step t = {t} through training, {_epoch_label(shown)} first",
+                  height=230 * len(layers) + 250)
+
+
+def exit_step_by_epoch_figure(history: pd.DataFrame, threshold: float = 0.1) -> go.Figure:
+    """The paper's early-exit step at τ = `threshold` after every epoch (bntt_core.gamma_history
+    .exit_step_by_epoch, the rule of early_exit.exit_step_from_gamma_mean), with T drawn: an exit step at T
+    is no early exit."""
+    threshold = float(threshold)
+    table = exit_step_by_epoch(_check_history(history), threshold)
+    last = int(table["num_steps"].max())
+    epochs = table["epoch"].to_numpy()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[epochs.min(), epochs.max()], y=[last, last], mode="lines", name=f"T = {last} (no early exit)",
+        line=dict(color="#222222", dash="dash", width=2), hovertemplate=f"T = {last}<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=epochs, y=table["exit_step"], mode="lines+markers", name=f"exit step at τ = {threshold:g}",
+        line=dict(color=METHOD_COLORS["bntt"], width=2.5), marker=dict(size=8),
+        customdata=last - table["exit_step"].to_numpy(),
+        hovertemplate="epoch %{x}<br>exit at t = %{y}<br>skips %{customdata} steps<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="epoch (0 = at initialisation)", dtick=1 if len(epochs) <= 20 else None)
+    fig.update_yaxes(title_text="exit step (paper's rule)", range=[0, last + max(1, last * 0.08)])
+    fig.update_layout(legend=dict(orientation="h", y=-0.22, x=0.0),
+                      meta={"threshold": threshold, "epochs": [int(e) for e in epochs], "num_steps": last,
+                            "exit_steps": [int(s) for s in table["exit_step"]]})
+    return _style(fig, f"Early-exit step at τ = {threshold:g} through training (mean γ after each epoch)",
+                  height=450)
+
+
+def gamma_history_bands_figure(history: pd.DataFrame, layer: str, t: int) -> go.Figure:
+    """Percentile bands of one layer's γ at step `t` over epochs (the history's stored min, 7, 16, 31, 50,
+    69, 84, 93 and max percentiles over the channels), the median as a line."""
+    df = _one_layer(_check_history(history), "gamma_history", layer)
+    steps = sorted(df["t"].unique().tolist())
+    if int(t) not in steps:
+        raise ValueError(f"step {t} is not in the γ history; steps recorded: {steps[0]}..{steps[-1]}")
+    rows = df[df["t"] == int(t)].sort_values("epoch")
+    fig = go.Figure()
+    _add_bands(fig, rows["epoch"].to_numpy(), {name: rows[name].to_numpy() for name in PERCENTILES},
+               METHOD_COLORS["bntt"], x_label="epoch", value_label=f"γ of {layer} at t = {t}")
+    fig.update_xaxes(title_text="epoch (0 = at initialisation)")
+    fig.update_yaxes(title_text="γ (over the layer's channels)")
+    fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0.0))
+    return _style(fig, f"γ of {layer} at step t = {t} through training: percentiles over its channels",
+                  height=480)
 
 
 # -------------------------------------------------------------------------- Fig 7: early exit
@@ -1383,3 +1925,46 @@ def figure_data(data: pd.DataFrame | Mapping[str, pd.DataFrame], *, label_column
     else:
         raise TypeError(f"expected a DataFrame or a dict of DataFrames; got {type(data).__name__}")
     return table.to_csv(index=False).encode("utf-8")
+
+
+# ---- standard metrics (NeuroBench)
+STANDARD_METRIC_PANELS = (
+    ("footprint_bytes", "footprint (KiB)", 1 / 1024),
+    ("connection_sparsity", "connection sparsity (%)", 100.0),
+    ("activation_sparsity", "activation sparsity (%)", 100.0),
+)
+SYNOPS_TRACES = (
+    ("synops_dense", "dense", "#999999"),
+    ("synops_effective_macs", "effective MACs", METHOD_COLORS["ann"]),
+    ("synops_effective_acs", "effective ACs", METHOD_COLORS["bntt"]),
+)
+
+
+def standard_metrics_figure(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
+    """NeuroBench's standard metrics of several runs (`bntt_core.standard_metrics`, docs/METRICS.md): footprint,
+    connection sparsity and activation sparsity (one bar per run), and the synaptic operations per image over
+    one inference (dense, effective MACs, effective ACs; grouped per run, log axis).
+
+    `tables`: {run label: standard_metrics table (one row)}."""
+    numeric = [column for column, *_ in STANDARD_METRIC_PANELS] + [column for column, *_ in SYNOPS_TRACES]
+    runs = _check_runs(tables, "standard_metrics", numeric=numeric)
+    for label, df in runs.items():
+        if len(df) != 1:
+            raise ValueError(f"table 'standard_metrics' of run {label!r} has {len(df)} rows; expected one")
+    labels = list(runs)
+    colors = run_colors(labels)
+    titles = [title for _, title, _ in STANDARD_METRIC_PANELS] + ["synaptic operations per image"]
+    fig = make_subplots(rows=1, cols=4, subplot_titles=titles, column_widths=[0.2, 0.2, 0.2, 0.4],
+                        horizontal_spacing=0.07)
+    for col, (column, title, scale) in enumerate(STANDARD_METRIC_PANELS, start=1):
+        values = [float(runs[label][column].iloc[0]) * scale for label in labels]
+        fig.add_trace(go.Bar(x=labels, y=values, marker_color=[colors[label] for label in labels], showlegend=False,
+                             hovertemplate=f"%{{x}}<br>{title}: %{{y:.4g}}<extra></extra>"), row=1, col=col)
+    for column, name, color in SYNOPS_TRACES:
+        fig.add_trace(go.Bar(x=labels, y=[float(runs[label][column].iloc[0]) for label in labels], name=name,
+                             marker_color=color, offsetgroup=name,
+                             hovertemplate=f"%{{x}}<br>{name}: %{{y:.4g}} per image<extra></extra>"), row=1, col=4)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
+    fig.update_yaxes(type="log", title_text="operations per image", row=1, col=4)
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.25, x=0.6))
+    return _style(fig, "Standard metrics (NeuroBench) — per image, one inference of T steps", height=460)

@@ -6,7 +6,8 @@ Run from the repository root (serves on http://localhost:8501 only; settings in 
     # or: .venv/bin/streamlit run dashboard/app.py
 
 Views (one file each in dashboard/views/): Runs, γ explorer, Spike activity, Early exit, Robustness,
-Compare, and Learn (needs no trained run). Runs are read from the run roots (see dashboard/state.py):
+Compare, and for workshops Learn (needs no trained run) and Train (a small run in the background). What is
+on screen (run, layer, step, threshold, tab) is in the URL: a copied link reopens it (dashboard/state.py). Runs are read from the run roots (see dashboard/state.py):
 data/runs/, runs/ and $BNTT_RUN_ROOTS.
 """
 
@@ -36,9 +37,11 @@ PAGES = {
     ],
     "Workshop": [
         st.Page("views/learn.py", title="Learn", icon=":material/school:", url_path="learn"),
+        st.Page("views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     ],
 }
 
 navigation = st.navigation(PAGES)
 state.sidebar_settings()
-navigation.run()
+with state.url_batch():  # the view's place in the URL (a link to share) is sent once, when the page ends
+    navigation.run()

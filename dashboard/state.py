@@ -18,13 +18,23 @@ one of these roots.
 Caching: models and datasets with `st.cache_resource` (shared, never copied), tables and live
 recordings with `st.cache_data`; every cache key carries the file's modification time, so a run that
 is re-analysed or retrained shows its new data without restarting the app.
+
+Links: what is on screen (run, layers, step, threshold, open tab, ...) lives in the URL, one query
+parameter per widget named by its key, so a copied link reopens the same view. `pick_run`,
+`keep_choice`, `threshold_slider` and `tabs` bind their widget themselves; a widget a view draws itself
+is bound by calling `bind_url(key, ...)` just before it. A fresh tab takes each value from the link when
+it is valid (an option that exists, a number in range), otherwise the widget's default; runs are named
+in links as in the run picker, and a path given instead must lie inside the run roots.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
+import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +48,9 @@ NO_DEFAULT_ROOTS_ENV = "BNTT_NO_DEFAULT_RUN_ROOTS"
 LOCK_ROOTS_ENV = "BNTT_LOCK_RUN_ROOTS"  # =1: visitors cannot add run roots in the sidebar (shared servers)
 EXTRA_ROOTS_KEY = "settings_extra_run_roots"  # session-state list[str] of roots added in the sidebar
 CURRENT_RUN_KEY = "current_run_path"  # session-state str: the run last picked on any view
+URL_KEYS = "url_bound_keys"  # session-state tuple[str, ...]: the query parameters written on URL_PAGE
+URL_PAGE = "url_bound_page"  # session-state str: the page (script hash) those parameters belong to
+URL_PENDING = "url_pending_writes"  # session-state dict while a page runs inside url_batch(): its URL writes
 DEFAULT_RUN_NAME = "quickstart"  # the shipped run on the embedded mnist10k: what `make run` opens on
 
 
@@ -204,12 +217,17 @@ def pick_run(cards: list[RunCard], *, key: str, label: str = "Run", require: tup
              container=st) -> RunCard | None:
     """A selectbox over the healthy runs (optionally only those with the `require`d tables).
 
-    The choice is shared between views through session state.
+    The choice is shared between views through session state, and is in the URL (?KEY=run name).
     """
     usable = [c for c in cards if c.ok and all(t in c.tables for t in require)]
     if not usable:
         return None
     paths = [c.path for c in usable]
+    _claim_url_key(key)
+    if _url_decides(key):  # a fresh tab: the run the link names, if it can be shown here
+        linked = _linked_run(key, usable)
+        if linked is not None:
+            st.session_state[key] = linked
     current = st.session_state.get(CURRENT_RUN_KEY)
     if key not in st.session_state or st.session_state[key] not in paths:
         bntt = [c.path for c in usable if c.summary.get("norm") == "bntt" and c.summary.get("spiking") is not False]
@@ -218,6 +236,7 @@ def pick_run(cards: list[RunCard], *, key: str, label: str = "Run", require: tup
     by_path = {c.path: c for c in usable}
     chosen = container.selectbox(label, paths, key=key, format_func=lambda p: by_path[p].name)
     st.session_state[CURRENT_RUN_KEY] = chosen
+    _write_url(key, [_run_link(by_path[chosen], usable)])
     return by_path[chosen]
 
 
@@ -413,10 +432,18 @@ def perturbation_predictions(cards: list[RunCard], *, index: int, sigma: float, 
 
 
 # --------------------------------------------------------------------------------------- widgets
-def keep_choice(key: str, options: list, default, *, multi: bool = False) -> None:
-    """Seed or repair a selectbox/multiselect's session value before the widget is drawn, so that a
-    choice made for another run (options that no longer exist) falls back to `default`; call the
-    widget afterwards with `key` and no default."""
+def keep_choice(key: str, options: list, default, *, multi: bool = False, url: bool = True) -> None:
+    """Seed or repair a selectbox/multiselect/select_slider's session value before the widget is drawn,
+    so that a choice made for another run (options that no longer exist) falls back to `default`; call
+    the widget afterwards with `key` and no default. With `url`, a fresh tab takes the choice from the
+    link (?KEY=option, repeated for several; options that do not exist are ignored) and the choice is
+    written back to the URL."""
+    if url:
+        _claim_url_key(key)
+        if _url_decides(key):
+            linked = _linked_choice(key, options, multi=multi)
+            if linked is not None:
+                st.session_state[key] = linked
     if multi:
         previous = st.session_state.get(key)
         if previous is None:
@@ -428,6 +455,9 @@ def keep_choice(key: str, options: list, default, *, multi: bool = False) -> Non
     else:
         value = st.session_state.get(key, default)
         st.session_state[key] = value if value in options else default
+    if url:
+        chosen = st.session_state[key]
+        _write_url(key, _option_texts(list(chosen) if multi else [chosen]))
 
 
 def threshold_slider(values: pd.Series, *, key: str, label: str = "Early-exit threshold τ (on mean γ)",
@@ -439,9 +469,255 @@ def threshold_slider(values: pd.Series, *, key: str, label: str = "Early-exit th
     high = float(finite.max()) * 1.05 if high is None and len(finite) else (1.0 if high is None else float(high))
     high = max(high, low + 1e-3)
     step = max((high - low) / 200.0, 1e-4)
+    _claim_url_key(key)
+    if _url_decides(key) and key in st.query_params:  # a fresh tab: the link's τ, if in range
+        linked = _parse_url_value(st.query_params[key], float, None, low, high)
+        if linked is not _INVALID:
+            st.session_state[key] = linked
     current = float(st.session_state.get(key, default))
     st.session_state[key] = min(max(current, low), high)
-    return float(st.slider(label, min_value=low, max_value=high, step=step, key=key, format="%.3f"))
+    value = float(st.slider(label, min_value=low, max_value=high, step=step, key=key, format="%.3f"))
+    _write_url(key, [_url_text(value)])
+    return value
+
+
+def tabs(labels: list[str], *, key: str, **kwargs):
+    """`st.tabs` whose open tab is in the URL (?KEY=the label in lowercase words: 'γ histograms (Fig 6)'
+    is gamma-histograms-fig-6; the label itself is accepted too). Lazy by default (on_change="rerun":
+    only the open tab's `.open` is True); other keyword arguments go to `st.tabs`."""
+    _claim_url_key(key)
+    slugs = [_slug(label) or label for label in labels]
+    if len(set(slugs)) < len(slugs):
+        slugs = list(labels)
+    if _url_decides(key) and key in st.query_params:
+        linked = _find_option(st.query_params[key], labels)  # the label, or the label as a slug
+        if linked is not _INVALID:
+            st.session_state[key] = linked
+    containers = st.tabs(labels, key=key, **{"on_change": "rerun", **kwargs})
+    opened = st.session_state.get(key)
+    _write_url(key, [slugs[labels.index(opened)] if opened in labels else slugs[0]])
+    return containers
+
+
+def bind_url(key: str, *, kind: type = str, options: list | None = None, low: float | None = None,
+             high: float | None = None) -> None:
+    """Put the widget `key`, drawn right after this call, in the URL: a fresh tab takes the link's value
+    when it reads as `kind` (bool, int, float or str) and lies in `options` or in [low, high] (otherwise
+    it is dropped and the widget shows its default), and the current value is written back on every run.
+    For the widgets a view draws itself (sliders, toggles, number inputs, radios, text inputs)."""
+    _claim_url_key(key)
+    if _url_decides(key) and key in st.query_params:
+        linked = _parse_url_value(st.query_params[key], kind, options, low, high)
+        if linked is not _INVALID:
+            st.session_state[key] = linked
+        elif key not in st.session_state:
+            del st.query_params[key]  # the widget shows its default: the URL should not say otherwise
+    if key in st.session_state:
+        _write_url(key, _option_texts([st.session_state[key]]))
+
+
+# ------------------------------------------------------------------------------------------ links
+_INVALID = object()  # a URL value that names no valid choice
+_URL_WORDS = {"γ": "gamma", "τ": "tau", "σ": "sigma", "ε": "epsilon", "λ": "lambda", "θ": "theta", "→": "to"}
+
+
+def _slug(label: str) -> str:
+    """A label as lowercase words joined by '-', Greek letters spelled out: a readable URL value."""
+    for symbol, word in _URL_WORDS.items():
+        label = label.replace(symbol, f" {word} ")
+    return "-".join(re.findall(r"[a-z0-9]+", label.lower()))
+
+
+def _run_context():
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx()
+
+
+def _current_page() -> str:
+    ctx = _run_context()
+    return ctx.page_script_hash if ctx is not None else ""
+
+
+def _url_decides(key: str) -> bool:
+    """Whether the URL sets `key` in this run: when the session has no value for it (a fresh tab, or a
+    widget shown again), and when the browser's Back or Forward button brought back an earlier URL."""
+    if key not in st.session_state:
+        return True
+    ctx = _run_context()
+    return bool(getattr(ctx, "is_history_navigation", False)) and key in st.query_params
+
+
+def _claim_url_key(key: str) -> None:
+    """Record `key` as a query parameter of the page being run. The first one claimed after a switch of
+    page drops the parameters of the page left: the browser clears them itself when the page changes,
+    but they must never seed this page's widgets (nor outlive it in the test harness's URL)."""
+    page = _current_page()
+    owned = tuple(st.session_state.get(URL_KEYS, ()))
+    if st.session_state.get(URL_PAGE, page) != page:
+        for stale in owned:
+            if stale in st.query_params:
+                del st.query_params[stale]
+        owned = ()
+    st.session_state[URL_PAGE] = page
+    if key not in owned:
+        st.session_state[URL_KEYS] = (*owned, key)
+
+
+@contextlib.contextmanager
+def url_batch():
+    """Run a page with its URL writes collected and sent as one change when it ends (also by st.stop or
+    an error): the browser then records one history entry per run, not one per widget, and Back steps
+    through views. Without it (and in a fragment's own reruns) each write is sent at once."""
+    st.session_state[URL_PENDING] = {}
+    try:
+        yield
+    finally:
+        pending = st.session_state.pop(URL_PENDING, None)
+        if pending:
+            st.query_params.update(pending)
+
+
+def _write_url(key: str, texts: list[str]) -> None:
+    """Set ?key=... (repeated for several values; an empty choice is ?key= since an absent key means the
+    default), sending nothing when the URL already says so."""
+    texts = [str(t) for t in texts] or [""]
+    pending = st.session_state.get(URL_PENDING)
+    if pending is not None and getattr(_run_context(), "fragment_ids_this_run", None):
+        pending = None  # a fragment's own rerun: the page's url_batch has ended
+    if pending is not None and key in pending:
+        current = pending[key]
+    else:
+        current = st.query_params.get_all(key) if key in st.query_params else None
+    if current == texts:
+        return
+    if pending is not None:
+        pending[key] = texts
+    else:
+        st.query_params[key] = texts[0] if len(texts) == 1 else texts
+
+
+def _url_text(value) -> str:
+    """A value as the URL writes it: booleans as true/false, floats with 6 significant digits."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def _run_link(card: RunCard, cards: list[RunCard]) -> str:
+    """How a link names a run: by its name (as in the run picker), by its path where names clash."""
+    return card.name if sum(c.name == card.name for c in cards) == 1 else card.path
+
+
+def _option_texts(options: list) -> list[str]:
+    """The URL texts of `options`; runs offered by path are named as the run picker names them."""
+    texts = [_url_text(option) for option in options]
+    if any(os.path.isabs(text) for text in texts):
+        cards = [c for c in list_runs() if c.ok]
+        links = {c.path: _run_link(c, cards) for c in cards}
+        texts = [links.get(text, text) for text in texts]
+    return texts
+
+
+def _find_option(text: str, options: list, texts: list[str] | None = None):
+    """The option that `text` names (its URL text, that text as a slug, or an equal number), or _INVALID."""
+    texts = _option_texts(options) if texts is None else texts
+    for option, option_text in zip(options, texts, strict=True):
+        if text == option_text or (text and text == _slug(option_text)):
+            return option
+    try:
+        number = float(text)
+    except ValueError:
+        return _INVALID
+    for option in options:
+        if isinstance(option, numbers.Real) and not isinstance(option, bool) and math.isclose(
+                float(option), number, rel_tol=1e-6, abs_tol=1e-12):
+            return option
+    return _INVALID
+
+
+def _linked_choice(key: str, options: list, *, multi: bool):
+    """The option (a list of them with `multi`) that the URL names for `key`; None when it names none.
+    Several options are repeated parameters or one comma-separated value; `?key=` is an empty choice."""
+    if key not in st.query_params:
+        return None
+    values = st.query_params.get_all(key)
+    texts = _option_texts(options)
+    if not multi:
+        found = _find_option(values[-1], options, texts) if values else _INVALID
+        return None if found is _INVALID else found
+    if all(value == "" for value in values):
+        return []
+    chosen: list = []
+    for value in values:
+        whole = _find_option(value, options, texts)
+        parts = [whole] if whole is not _INVALID else [_find_option(p.strip(), options, texts)
+                                                       for p in value.split(",")]
+        for part in parts:
+            if part is not _INVALID and part not in chosen:
+                chosen.append(part)
+    return chosen or None
+
+
+def _parse_url_value(text: str, kind: type, options: list | None, low: float | None, high: float | None):
+    """`text` read as `kind` and checked against `options` or [low, high]; _INVALID when it is not."""
+    if options is not None:
+        return _find_option(text, options)
+    try:
+        if kind is bool:
+            value = {"true": True, "1": True, "yes": True, "on": True,
+                     "false": False, "0": False, "no": False, "off": False}[text.strip().lower()]
+        elif kind is int:
+            number = float(text)
+            if not number.is_integer():
+                return _INVALID
+            value = int(number)
+        elif kind is float:
+            value = float(text)
+            if not math.isfinite(value):
+                return _INVALID
+        else:
+            value = kind(text)
+    except (KeyError, ValueError, TypeError, OverflowError):
+        return _INVALID
+    if kind is float and low is not None and high is not None:
+        slack = 1e-5 * max(abs(low), abs(high), 1e-3)  # a bound written with 6 digits lands just outside
+        if low - slack <= value <= high + slack:
+            value = min(max(value, low), high)
+    if (low is not None and value < low) or (high is not None and value > high):
+        return _INVALID
+    return value
+
+
+def _linked_run(key: str, usable: list[RunCard]) -> str | None:
+    """The path of the run that the URL names for `key` (by name, or by a path inside the run roots);
+    None when it names none that this view can show. A path outside the run roots is refused with the
+    same message as in the Runs view."""
+    text = st.query_params.get(key, "").strip()
+    if not text:
+        return None
+    for match in ([c.path for c in usable if c.name == text], [c.path for c in usable if c.path == text]):
+        if len(match) == 1:
+            return match[0]
+    candidate = Path(text).expanduser() if "\x00" not in text else None
+    if candidate is None or candidate.is_absolute() or ".." in candidate.parts:
+        try:
+            resolved = check_inside_roots(text, configured_run_roots())
+        except PathRefused as refused:
+            st.error(str(refused), icon=":material/block:")
+            return None
+        except (OSError, ValueError):
+            resolved = None
+        match = [c.path for c in usable if Path(c.path).resolve() == resolved]
+        if match:
+            return match[0]
+    st.toast(f"The link's run {text!r} is not one this view can show here; showing another.",
+             icon=":material/link_off:")
+    return None
 
 
 # ---------------------------------------------------------------------------------- figure output
@@ -461,11 +737,15 @@ def figure(builder: str, *args, **kwargs):
     return getattr(plots, builder)(*args, **kwargs)
 
 
-def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, file_stem: str) -> None:
-    """The figure, then its data as CSV and the figure as HTML and PNG (built only when clicked)."""
+def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, file_stem: str,
+                on_select=None) -> None:
+    """The figure, then its data as CSV and the figure as HTML and PNG (built only when clicked).
+    `on_select`: a callback run when points are clicked (the chart's selection is in
+    st.session_state[f"{key}-chart"])."""
     from bntt_core import plots
 
-    st.plotly_chart(fig, key=f"{key}-chart", config={"displaylogo": False})
+    selection = {} if on_select is None else {"on_select": on_select, "selection_mode": "points"}
+    st.plotly_chart(fig, key=f"{key}-chart", config={"displaylogo": False}, **selection)
     columns = st.columns(3 if png_export_available() else 2)
     columns[0].download_button("Data (CSV)", lambda: plots.figure_data(data), file_name=f"{file_stem}.csv",
                                mime="text/csv", key=f"{key}-csv", on_click="ignore", icon=":material/table:")

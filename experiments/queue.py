@@ -14,6 +14,9 @@ Plan lines (blank lines and # comments ignored), `NAME: COMMAND`, the command be
 
     fashion-t20-bntt-s0: train --preset fashion-t20 --norm bntt --seed 0 --data-dir ../shared/data
     fashion-t20-converted: convert {fashion-t20-ann} --steps 100          # {NAME}: that job's run dir
+    fashion-t20-bntt-s1: train --preset fashion-t20 --seed 1 | --tables accuracy_by_step,early_exit_summary
+
+After ` | `, arguments for its `bntt analyze` (default: every table).
 
 Every run goes to `--root`/NAME (default runs/experiments); a job naming another job's run in braces waits
 until that run is finished. Each job's output is in ROOT/NAME.out.
@@ -30,7 +33,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REFERENCE = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
@@ -41,6 +44,7 @@ BNTT = [sys.executable, "-m", "bntt_core.cli"]
 class Job:
     name: str
     words: list[str]  # bntt arguments, {NAME} references unresolved
+    analyze: list[str] = field(default_factory=list)  # extra `bntt analyze` arguments
 
     def needs(self) -> list[str]:
         return [m for word in self.words for m in REFERENCE.findall(word)]
@@ -57,14 +61,18 @@ def read_plan(path: Path) -> list[Job]:
         name = name.strip()
         if not colon or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not command.strip():
             raise SystemExit(f"{path}:{number}: expected `NAME: train|convert ARGS`, got {raw.strip()!r}")
-        words = shlex.split(command)
+        command, _, analyze = command.partition(" | ")
+        words, analyze_words = shlex.split(command), shlex.split(analyze)
         if words[0] not in ("train", "convert"):
             raise SystemExit(f"{path}:{number}: the command must be `train` or `convert`, got {words[0]!r}")
         if "--out" in words or "--resume" in words:
             raise SystemExit(f"{path}:{number}: leave out --out/--resume: the queue sets them (ROOT/{name})")
         if any(job.name == name for job in jobs):
             raise SystemExit(f"{path}:{number}: job {name!r} appears twice")
-        jobs.append(Job(name, words))
+        if any(word in ("--out", "--resume") or not word.startswith("-") and i == 0
+               for i, word in enumerate(analyze_words)):
+            raise SystemExit(f"{path}:{number}: after ' | ' give only `bntt analyze` options, e.g. --tables a,b")
+        jobs.append(Job(name, words, analyze_words))
     names = {job.name for job in jobs}
     for job in jobs:
         unknown = [n for n in job.needs() if n not in names]
@@ -95,7 +103,7 @@ def commands(job: Job, root: Path) -> list[list[str]]:
     run = root / job.name
     words = [REFERENCE.sub(lambda m: str(root / m.group(1)), w) for w in job.words]
     state = state_of(run)
-    analyze = [*BNTT, "analyze", str(run), "--quiet"]
+    analyze = [*BNTT, "analyze", str(run), *job.analyze, "--quiet"]
     if state == "new":
         return [[*BNTT, *words, "--out", str(run), "--quiet"], analyze]
     if state == "partial":
@@ -151,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     running: dict[str, subprocess.Popen] = {}
     failed: set[str] = set()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the jobs too, as Ctrl-C does
     try:
         while True:
             for name, process in list(running.items()):

@@ -200,6 +200,23 @@ nbs.save_figure(fig, "fig3_bn_input", {"bn_input": bn_input[bn_input["layer"] ==
                 OUTPUT_DIR)
 fig
 """),
+        md("""
+## Every step in one printable figure
+
+A ridge plot (one histogram of the norm's input per step, offset, the first step at the top — TensorBoard's
+"offset" histogram view) and percentile bands over t (min–max, 7–93, 16–84, 31–69 and the median, read from
+the stored histograms: exact to within one bin).
+"""),
+        code("""
+ridge = plots.bn_input_ridge_figure(bn_input_hist, layer)
+nbs.save_figure(ridge, "fig3_bn_input_ridge", bn_input_hist[bn_input_hist["layer"] == layer], OUTPUT_DIR)
+ridge
+"""),
+        code("""
+bands = plots.bn_input_bands_figure(bn_input_hist, layer, bn_input)
+nbs.save_figure(bands, "fig3_bn_input_bands", bn_input_hist[bn_input_hist["layer"] == layer], OUTPUT_DIR)
+bands
+"""),
         md("## How far the steps are from the stored statistic"),
         code("""
 mismatch = nbs.verdict_bn_input(bn_input, layer)
@@ -214,7 +231,7 @@ yes). If the drift is small for this run — which can happen with few time step
 network — the mismatch BNTT removes is small too, and the line says no.
 """),
     ]
-    return cells, ["fig3_bn_input"]
+    return cells, ["fig3_bn_input", "fig3_bn_input_ridge", "fig3_bn_input_bands"]
 
 
 def fig4_fig7() -> tuple[list[dict], list[str]]:
@@ -416,7 +433,7 @@ histograms with a step slider (frequency normalised to [0, 1], as in the paper),
 when the network has them, else its first, middle and last BNTT layers, and finds each layer's peak
 step.
 """),
-        code(IMPORTS),
+        code("from bntt_core import gamma_history, plots\nfrom bntt_core import notebook_support as nbs"),
         parameters("""
 RUN_DIRS = {"bntt": nbs.SHIPPED["bntt"]}
 QUICK = False
@@ -453,6 +470,46 @@ gamma_peaks = nbs.verdict_gamma(gamma_mean[gamma_mean["layer"].isin(layers)])
 gamma_peaks
 """),
         md("""
+## Every step of one layer in one printable figure
+
+A ridge plot (one histogram of γ over the channels per step, offset, the first step at the top) and
+percentile bands over t (min–max, 7–93, 16–84, 31–69 and the median over the channels), for the deepest
+chosen layer.
+"""),
+        code("""
+ridge = plots.gamma_ridge_figure(gamma, layers[-1], bins=BINS)
+nbs.save_figure(ridge, "fig6_gamma_ridge", gamma[gamma["layer"] == layers[-1]], OUTPUT_DIR)
+ridge
+"""),
+        code("""
+bands = plots.gamma_bands_figure(gamma, layers[-1])
+nbs.save_figure(bands, "fig6_gamma_bands", gamma[gamma["layer"] == layers[-1]], OUTPUT_DIR)
+bands
+"""),
+        md("""
+## How γ took shape: γ through training
+
+`bntt train` keeps γ's summary after every epoch (`RUN/gamma_history.csv`, epoch 0 = initialisation, where
+every γ is 1). The heat map below plays the mean γ over the epochs (▶ or the slider), and the line gives the
+paper's exit step at τ = 0.1 after each epoch. Runs trained before the history existed have none.
+"""),
+        code("""
+history = gamma_history.read_gamma_history(runs["bntt"])
+animated = exits = None
+if history is None:
+    print(f"{runs['bntt']} has no γ history: it was trained before `bntt train` kept one")
+else:
+    animated = plots.gamma_history_heatmap_figure(history)
+    nbs.save_figure(animated, "fig6_gamma_through_training", history, OUTPUT_DIR)
+    exits = plots.exit_step_by_epoch_figure(history, 0.1)
+    nbs.save_figure(exits, "fig6_exit_step_through_training", gamma_history.exit_step_by_epoch(history, 0.1),
+                    OUTPUT_DIR)
+animated
+"""),
+        code("""
+exits
+"""),
+        md("""
 ## What this run shows
 
 The printed "mean γ peaks at …" line gives the step at which each chosen layer's mean γ is largest,
@@ -462,7 +519,8 @@ first steps, the deeper layers peak later ("deeper layers peak later: yes"), and
 whether the whole distribution moves, or only a few channels.
 """),
     ]
-    return cells, ["fig6_gamma_histograms", "fig6_gamma_mean_heatmap"]
+    return cells, ["fig6_gamma_histograms", "fig6_gamma_mean_heatmap", "fig6_gamma_ridge", "fig6_gamma_bands",
+                   "fig6_gamma_through_training", "fig6_exit_step_through_training"]
 
 
 def fig8() -> tuple[list[dict], list[str]]:
@@ -761,6 +819,19 @@ totals
 saving = nbs.verdict_early_exit_energy(runs["bntt"], THRESHOLD)
 """),
         md("""
+## The standard metrics (NeuroBench)
+
+Footprint, connection and activation sparsity, and synaptic operations per image over one inference (dense,
+effective MACs, effective ACs), as NeuroBench defines them for SNNs (`standard_metrics` table; how we count and
+where we differ: docs/METRICS.md). The energy above prices these operations; NeuroBench itself gives counts.
+"""),
+        code("""
+standard = nbs.tables(nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["standard_metrics"]), "standard_metrics")
+fig = plots.standard_metrics_figure(standard)
+nbs.save_figure(fig, "standard_metrics", standard, OUTPUT_DIR)
+fig
+"""),
+        md("""
 ## What this run shows
 
 The totals table and the "→ lowest energy here" line say which run is cheapest per image under this
@@ -771,7 +842,7 @@ falls below it). This is an operation count, not a measurement on hardware: memo
 updates and normalisation are not counted (see the convention printed above).
 """),
     ]
-    return cells, ["energy_per_layer"]
+    return cells, ["energy_per_layer", "standard_metrics"]
 
 
 # ============================================================================ workshop notebooks

@@ -38,13 +38,16 @@ SETTLE_S = 1.0  # the app counts as idle after this long without the "running" i
 # url path → (title on the page, tab labels to click through)
 VIEWS = {
     "": ("Runs", []),
-    "gamma": ("γ explorer", ["γ histograms (Fig 6)", "Mean γ and exit threshold (Fig 4)", "Compare two runs"]),
+    "gamma": ("γ explorer", ["γ histograms (Fig 6)", "Distributions over time", "Mean γ and exit threshold (Fig 4)",
+                            "Through training", "Compare two runs"]),
     "spikes": ("Spike activity", ["Spike rate (Fig 5)", "Raster", "BN input (Fig 3)"]),
     "early_exit": ("Early exit", []),
     "robustness": ("Robustness", ["One test image"]),
     "compare": ("Compare", ["Accuracy by step", "Spikes and energy", "Robustness"]),
     "learn": ("Learn: how a BNTT spiking network computes", ["Input coding", "Surrogate gradients", "BN vs BNTT"]),
+    "train": ("Train a network", []),
 }
+NO_FIGURE_UNTIL_USED = ("robustness", "train")  # they draw once an image is chosen / a training starts
 
 
 def _chromium() -> str | None:
@@ -90,12 +93,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def dashboard_server(dashboard_run_root: Path, tmp_path_factory: pytest.TempPathFactory):
+def train_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the Train page writes (a run root of the server too, so its runs appear in Runs)."""
+    return tmp_path_factory.mktemp("train_root")
+
+
+@pytest.fixture(scope="module")
+def dashboard_server(dashboard_run_root: Path, train_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """A `streamlit run` subprocess on a free localhost port; yields its base URL."""
     _require_browser()
     port = _free_port()
     log_path = tmp_path_factory.mktemp("streamlit_server") / "server.log"
-    env = {**os.environ, "BNTT_RUN_ROOTS": str(dashboard_run_root), "BNTT_NO_DEFAULT_RUN_ROOTS": "1"}
+    env = {**os.environ, "BNTT_RUN_ROOTS": os.pathsep.join([str(dashboard_run_root), str(train_root)]),
+           "BNTT_NO_DEFAULT_RUN_ROOTS": "1", "BNTT_TRAIN_ROOT": str(train_root)}
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
@@ -133,10 +143,17 @@ def browser_page():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        page = context.new_page()
         page.set_default_timeout(PAGE_TIMEOUT_MS)
         yield page
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context(browser_page):
+    """The browser context of `browser_page`: another tab of the same browser."""
+    return browser_page.context
 
 
 # the app root says whether a script run is in progress; skeletons and spinners mean output is pending
@@ -192,7 +209,7 @@ def test_every_view_opens_without_errors(dashboard_server: str, browser_page) ->
         name = path or "runs"
         _open(page, dashboard_server, path, title)
         _assert_no_error(page, name)
-        assert page.locator(".js-plotly-plot").count() > 0 or name == "robustness", f"{name}: no figure drawn"
+        assert page.locator(".js-plotly-plot").count() > 0 or name in NO_FIGURE_UNTIL_USED, f"{name}: no figure drawn"
         _shot(page, name)
         for tab in tabs:
             page.get_by_role("tab", name=tab, exact=True).click()
@@ -236,3 +253,56 @@ def test_path_outside_the_run_roots_is_refused(dashboard_server: str, browser_pa
     refusal = page.locator('[data-testid="stAlertContentError"]')
     assert refusal.count() == 1 and "outside the configured run roots" in refusal.inner_text()
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def _selected_tab(page) -> str:
+    return page.locator('[role="tab"][aria-selected="true"]').first.inner_text().strip()
+
+
+def test_a_heatmap_click_opens_its_histogram_and_the_url_reopens_the_view(dashboard_server: str, browser_page,
+                                                                        browser_context) -> None:
+    page = browser_page
+    _open(page, dashboard_server, "gamma", "γ explorer")
+    box = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.1)  # a cell near the top right
+    _wait_until_idle(page)
+    assert _selected_tab(page) == "γ histograms (Fig 6)", "the click did not open the histogram tab"
+    query = page.url.split("?", 1)[1] if "?" in page.url else ""
+    assert "gamma_hist_step=" in query and "gamma_hist_layers=" in query, query
+    step = dict(part.split("=", 1) for part in query.split("&"))["gamma_hist_step"]
+    _assert_no_error(page, "gamma / after a heatmap click")
+    _shot(page, "gamma-heatmap_click")
+    other = browser_context.new_page()  # "copy the URL into another tab"
+    try:
+        other.set_default_timeout(PAGE_TIMEOUT_MS)
+        other.goto(page.url)
+        other.get_by_role("heading", name="γ explorer", exact=True).first.wait_for()
+        _wait_until_idle(other)
+        assert _selected_tab(other) == "γ histograms (Fig 6)"
+        slider = other.locator('[data-testid="stSlider"]').filter(has_text="Time step t")
+        assert step in slider.inner_text(), (step, slider.inner_text())
+        _assert_no_error(other, "gamma / the copied URL")
+    finally:
+        other.close()
+
+
+def test_a_run_trained_from_the_browser_appears_in_runs(dashboard_server: str, browser_page, train_root: Path) -> None:
+    page = browser_page
+    _open(page, dashboard_server, "train", "Train a network")
+    page.get_by_label("Run name (a folder in the run root)").fill("from-the-browser")
+    for label, value in (("Time steps T", "2"), ("Epochs", "1")):
+        field = page.get_by_label(label)
+        field.fill(value)
+        field.press("Enter")
+        _wait_until_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    link = page.get_by_role("link", name="Open from-the-browser in Runs")
+    link.wait_for(timeout=600_000)  # a 1-epoch, 2-step quickstart and its quick analysis on a loaded 2-core CPU
+    _assert_no_error(page, "train / finished")
+    _shot(page, "train-finished")
+    assert (train_root / "from-the-browser" / "analysis" / "meta.json").is_file()
+    link.click()
+    page.get_by_role("heading", name="Runs", exact=True).first.wait_for()
+    _wait_until_idle(page)
+    assert "from-the-browser" in page.locator('[data-testid="stMain"]').inner_text()
+    _assert_no_error(page, "runs / the new run")

@@ -34,6 +34,7 @@ def test_the_shipped_plans_read() -> None:
     ("a: train --out elsewhere\n", "leave out --out/--resume"),
     ("a: train\na: train\n", "appears twice"),
     ("b: convert {a} --steps 100\n", "refers to ['a']"),
+    ("a: train | elsewhere --tables x\n", "only `bntt analyze` options"),
 ])
 def test_a_bad_plan_is_one_error_naming_the_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SystemExit) as raised:
@@ -66,3 +67,11 @@ def test_what_is_left_follows_the_run_directory(tmp_path: Path) -> None:
     (run / "analysis" / "meta.json").write_text("{}")
     (run / "analysis" / ".complete").write_text("")
     assert queue.state_of(run) == "done" and queue.commands(job, tmp_path) == []
+
+
+def test_analysis_options_after_a_bar_reach_the_analysis(tmp_path: Path) -> None:
+    job = queue.read_plan(_plan(tmp_path, "a: train --seed 1 | --tables accuracy_by_step,energy\n"))[0]
+    assert job.words == ["train", "--seed", "1"]
+    analyze = queue.commands(job, tmp_path)[1]
+    assert analyze[len(queue.BNTT):] == ["analyze", str(tmp_path / "a"), "--tables", "accuracy_by_step,energy",
+                                         "--quiet"]

@@ -1,17 +1,24 @@
-"""γ explorer view: the BNTT scale γ of a run — heatmap of mean γ (layer × step), histograms of γ for
-any layer at any step (a step slider, or the figure's own slider and play button: Fig 6), the Fig 4
-curves with the early-exit threshold drawn, and two runs side by side.
+"""γ explorer view: the BNTT scale γ of a run — heatmap of mean γ (layer × step; an explicit colour
+range, fixed 0..max(1, max) or the run's own; a click on a cell opens that layer and step's histogram),
+histograms of γ for any layer at any step (a step slider, or the figure's own slider and play button:
+Fig 6), every step's distribution in one printable figure (a ridge plot or percentile bands), the Fig 4
+curves with the early-exit threshold drawn, γ through training (RUN/gamma_history.csv: the heatmap and
+histograms animated over epochs, the exit step per epoch, percentile bands over epochs) and two runs
+side by side.
 
 Reads the gamma / gamma_mean analysis tables (and offers to write a missing gamma table: it comes from
-the weights in seconds); figures from `bntt_core.plots`. A page of
+the weights in seconds) and the run's γ history; figures from `bntt_core.plots`. A page of
 `dashboard/app.py` (run `make run`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
-from bntt_core import early_exit
+from bntt_core import early_exit, gamma_history, plots
 from dashboard import state
 
 st.title("γ explorer")
@@ -52,10 +59,158 @@ layers = list(dict.fromkeys(gamma["layer"]))
 steps = sorted(int(t) for t in gamma["t"].unique())
 
 
+HEATMAP_CHART = "gamma_heatmap-chart"  # the selectable heatmap's widget key (its selection lives there)
+HISTOGRAM_TAB = "γ histograms (Fig 6)"
+SCALES = {"fixed": "Fixed: 0 to max(1, the largest γ)", "run": "This run's own min–max"}
+
+
+def open_clicked_cell(selection: object = None) -> bool:
+    """The heatmap's on_select: the clicked cell's layer and step become the histogram's (one layer, that
+    step, not animated) and its tab opens. `selection`: the chart's selection (default: read from session
+    state). True when a cell was opened."""
+    cell = plots.gamma_heatmap_cell(st.session_state.get(HEATMAP_CHART) if selection is None else selection)
+    if cell is None or cell[0] not in layers or cell[1] not in steps:
+        return False
+    st.session_state["gamma_hist_layers"] = [cell[0]]
+    st.session_state["gamma_hist_step"] = cell[1]
+    st.session_state["gamma_hist_animate"] = False
+    st.session_state["gamma_section"] = HISTOGRAM_TAB
+    return True
+
+
 def heatmap_section() -> None:
-    """The mean-γ heatmap, layer × step."""
-    state.show_figure(state.figure("gamma_heatmap_figure", gamma_mean), gamma_mean, key="gamma_heatmap",
-                      file_stem=f"{stem}-gamma_mean_heatmap")
+    """The mean-γ heatmap, layer × step, with an explicit colour range; a click opens a cell's histogram.
+    Not a fragment: the click switches the tab, which needs the whole page to rerun."""
+    state.bind_url("gamma_heat_scale", options=list(SCALES))
+    scale = st.radio("Colour range", list(SCALES), format_func=SCALES.get, key="gamma_heat_scale",
+                     horizontal=True)
+    figure = state.figure("gamma_heatmap_figure", gamma_mean, scale=scale, selectable=True)
+    st.caption("Click a cell to open that layer and step in the γ histograms.")
+    state.show_figure(figure, gamma_mean, key="gamma_heatmap", file_stem=f"{stem}-gamma_mean_heatmap",
+                      on_select=open_clicked_cell)
+
+
+DISTRIBUTIONS = {"ridge": "Ridge: a histogram per step", "bands": "Percentile bands over t"}
+
+
+@st.fragment
+def distributions_section() -> None:
+    """Every step's γ distribution of one layer in one printable figure: a ridge plot or percentile bands."""
+    controls, plot = st.columns([1, 3])
+    with controls:
+        state.keep_choice("gamma_dist_layer", layers, layers[0])
+        layer = st.selectbox("Layer", layers, key="gamma_dist_layer")
+        state.bind_url("gamma_dist_kind", options=list(DISTRIBUTIONS))
+        kind = st.radio("Show", list(DISTRIBUTIONS), format_func=DISTRIBUTIONS.get, key="gamma_dist_kind")
+        state.bind_url("gamma_dist_bins", kind=int, low=5, high=60)
+        bins = st.slider("Bins", 5, 60, 30, key="gamma_dist_bins", disabled=kind != "ridge")
+        st.caption("Bands: min–max, 7–93, 16–84 and 31–69 percentiles over the layer's channels, and the "
+                   "median (TensorBoard's distribution view).")
+    with plot:
+        if kind == "ridge":
+            figure = state.figure("gamma_ridge_figure", gamma, layer, bins=bins)
+        else:
+            figure = state.figure("gamma_bands_figure", gamma, layer)
+        state.show_figure(figure, gamma[gamma["layer"] == layer], key=f"gamma_dist_{kind}",
+                          file_stem=f"{stem}-gamma_{kind}-{layer}")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _history(run_path: str, stamp: float) -> pd.DataFrame | None:
+    return gamma_history.read_gamma_history(run_path)
+
+
+def load_history(run_path: str) -> pd.DataFrame | None:
+    """The run's γ history (None without one), cached on the file's modification time; a damaged file is
+    a ValueError naming it."""
+    path = state.check_inside_roots(run_path, state.configured_run_roots())
+    try:
+        stamp = (Path(path) / gamma_history.GAMMA_HISTORY_FILE).stat().st_mtime
+    except OSError:
+        return None
+    return _history(str(path), stamp)
+
+
+THROUGH_TRAINING = {"heatmap": "Mean γ heatmap", "histograms": "Histograms", "exit": "Exit step",
+                    "bands": "Percentile bands"}
+
+
+@st.fragment
+def training_section() -> None:
+    """γ through training, from the history `bntt train` keeps: the heatmap and histograms animated over
+    epochs, the paper's exit step per epoch, percentile bands over epochs."""
+    try:
+        history = load_history(card.path)
+    except ValueError as problem:
+        st.warning(f"The γ history of {card.name} cannot be read: {problem}")
+        return
+    if history is None or history.empty:
+        st.info(f"{card.name} has no γ history ({gamma_history.GAMMA_HISTORY_FILE}): it was trained before "
+                "`bntt train` kept one. Train a BNTT run to watch γ take shape epoch by epoch.")
+        return
+    with state.stop_on_failure(f"The γ history of {card.name} cannot be drawn"):  # a damaged table: one message
+        training_views(history)
+
+
+def training_views(history: pd.DataFrame) -> None:
+    """The four views of a γ history, one at a time (a radio)."""
+    history_layers = list(dict.fromkeys(history["layer"]))
+    history_steps = sorted(int(t) for t in history["t"].unique())
+    last_epoch = gamma_history.epochs(history)[-1]
+    st.caption(f"γ at initialisation (epoch 0) and after each of {last_epoch} epochs, summarised over each "
+               "layer's channels. The figures' own slider and ▶ play step through the epochs.")
+    state.bind_url("gamma_train_view", options=list(THROUGH_TRAINING))
+    view = st.radio("Show", list(THROUGH_TRAINING), format_func=THROUGH_TRAINING.get, key="gamma_train_view",
+                    horizontal=True)
+    file_stem = f"{stem}-gamma_history"
+    if view == "heatmap":
+        state.bind_url("gamma_train_scale", options=list(SCALES))
+        scale = st.radio("Colour range (one for every epoch)", list(SCALES), format_func=SCALES.get,
+                         key="gamma_train_scale", horizontal=True)
+        state.show_figure(state.figure("gamma_history_heatmap_figure", history, scale=scale),
+                          history[["epoch", "layer", "t", "mean"]], key="gamma_train_heatmap",
+                          file_stem=f"{file_stem}-heatmap")
+        return
+    if view == "exit":
+        threshold = state.threshold_slider(history["mean"], key="gamma_train_threshold")
+        figure = state.figure("exit_step_by_epoch_figure", history, threshold=threshold)
+        meta = figure.layout.meta  # the exit steps it drew (gamma_history.exit_step_by_epoch's numbers)
+        by_epoch = pd.DataFrame({"epoch": meta["epochs"], "exit_step": meta["exit_steps"],
+                                 "num_steps": meta["num_steps"], "threshold": threshold})
+        first, second = st.columns(2)
+        first.metric("Exit step after the last epoch", f"t = {meta['exit_steps'][-1]}")
+        second.metric("Steps skipped", f"{meta['num_steps'] - meta['exit_steps'][-1]} of {meta['num_steps']}")
+        state.show_figure(figure, by_epoch, key="gamma_train_exit", file_stem=f"{file_stem}-exit_step")
+        return
+    controls, plot = st.columns([1, 3])
+    if view == "histograms":
+        with controls:
+            default_layers = [history_layers[i] for i in sorted({0, len(history_layers) // 2,
+                                                                 len(history_layers) - 1})]
+            state.keep_choice("gamma_train_layers", history_layers, default_layers, multi=True)
+            chosen = st.multiselect("Layers", history_layers, key="gamma_train_layers")
+            state.keep_choice("gamma_train_step", history_steps, history_steps[0])
+            step = st.select_slider("Time step t", options=history_steps, key="gamma_train_step")
+            st.caption(f"Channel counts on one bin grid for every epoch (width {gamma_history.BIN_WIDTH:g} from "
+                       f"{gamma_history.BIN_LOW:g}; values beyond it sit in the end bins).")
+        with plot:
+            if not chosen:
+                st.info("Choose at least one layer.")
+            else:
+                shown = history[history["layer"].isin(chosen) & (history["t"] == step)]
+                state.show_figure(state.figure("gamma_history_histogram_figure", history, chosen, step), shown,
+                                  key="gamma_train_hist", file_stem=f"{file_stem}-histograms-t{step}")
+        return
+    with controls:  # percentile bands over epochs
+        state.keep_choice("gamma_train_band_layer", history_layers, history_layers[0])
+        layer = st.selectbox("Layer", history_layers, key="gamma_train_band_layer")
+        state.keep_choice("gamma_train_band_step", history_steps, history_steps[0])
+        step = st.select_slider("Time step t", options=history_steps, key="gamma_train_band_step")
+    with plot:
+        shown = history[(history["layer"] == layer) & (history["t"] == step)]
+        state.show_figure(state.figure("gamma_history_bands_figure", history, layer, step),
+                          shown[[c for c in history.columns if c not in gamma_history.BIN_COLUMNS]],
+                          key="gamma_train_bands", file_stem=f"{file_stem}-bands-{layer}-t{step}")
 
 
 @st.fragment
@@ -66,10 +221,12 @@ def histogram_section() -> None:
         default_layers = [layers[i] for i in sorted({0, len(layers) // 2, len(layers) - 1})]
         state.keep_choice("gamma_hist_layers", layers, default_layers, multi=True)
         chosen = st.multiselect("Layers", layers, key="gamma_hist_layers")
+        state.bind_url("gamma_hist_animate", kind=bool)
         animate = st.toggle("Animate over all steps (slider and play in the figure)", value=False,
                             key="gamma_hist_animate")
         state.keep_choice("gamma_hist_step", steps, steps[0])
         step = st.select_slider("Time step t", options=steps, key="gamma_hist_step", disabled=animate)
+        state.bind_url("gamma_hist_bins", kind=int, low=5, high=60)
         bins = st.slider("Bins", 5, 60, 30, key="gamma_hist_bins")
     with plot:
         if not chosen:
@@ -122,8 +279,9 @@ def compare_section() -> None:
 
 
 # lazy tabs: only the open tab's content runs; sliders rerun only their own fragment
-heat_tab, hist_tab, exit_tab, compare_tab = st.tabs(
-    ["Mean γ heatmap", "γ histograms (Fig 6)", "Mean γ and exit threshold (Fig 4)", "Compare two runs"],
+heat_tab, hist_tab, dist_tab, exit_tab, training_tab, compare_tab = state.tabs(
+    ["Mean γ heatmap", HISTOGRAM_TAB, "Distributions over time", "Mean γ and exit threshold (Fig 4)",
+     "Through training", "Compare two runs"],
     key="gamma_section", on_change="rerun")
 
 if heat_tab.open:
@@ -132,9 +290,15 @@ if heat_tab.open:
 if hist_tab.open:
     with hist_tab:
         histogram_section()
+if dist_tab.open:
+    with dist_tab:
+        distributions_section()
 if exit_tab.open:
     with exit_tab:
         exit_section()
+if training_tab.open:
+    with training_tab:
+        training_section()
 if compare_tab.open:
     with compare_tab:
         compare_section()

@@ -132,7 +132,7 @@ st.title("Learn: how a BNTT spiking network computes")
 st.caption("Everything on this page is computed live with bntt_core; no trained run is needed.")
 
 # lazy tabs: only the open tab's content runs
-lif_tab, coding_tab, surrogate_tab, norm_tab = st.tabs(
+lif_tab, coding_tab, surrogate_tab, norm_tab = state.tabs(
     ["LIF neuron", "Input coding", "Surrogate gradients", "BN vs BNTT"], key="learn_section", on_change="rerun")
 
 if lif_tab.open:

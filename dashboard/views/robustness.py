@@ -42,7 +42,7 @@ def chosen_tables(table_name: str, key: str, label: str) -> dict | None:
     return {name: state.table(having[name], table_name) for name in chosen}
 
 
-curves_tab, image_tab = st.tabs(["Accuracy curves (Fig 8)", "One test image"], key="robustness_section",
+curves_tab, image_tab = state.tabs(["Accuracy curves (Fig 8)", "One test image"], key="robustness_section",
                                 on_change="rerun")
 
 if curves_tab.open:
@@ -99,11 +99,16 @@ if image_tab.open:
         controls, images = st.columns([1, 3])
         with controls:
             size = state.test_set_size(first)
+            state.bind_url("robustness_image", kind=int, low=0, high=size - 1)
             index = int(st.number_input("Test image", 0, size - 1, 0, 1, key="robustness_image"))
+            state.bind_url("robustness_sigma", kind=float, low=0.0, high=1.0)
             sigma = st.slider("Noise σ (pixels)", 0.0, 1.0, 0.2, 0.01, key="robustness_sigma")
+            state.bind_url("robustness_image_noise_mode", options=list(NOISE_MODE_ORDER))
             noise_mode = st.selectbox("Noise mode", list(NOISE_MODE_ORDER), key="robustness_image_noise_mode",
                                       help=" · ".join(f"{m}: {text}" for m, text in NOISE_MODE_HELP.items()))
+            state.bind_url("robustness_epsilon", kind=float, low=0.0, high=0.3)
             epsilon = st.slider("FGSM ε (pixels)", 0.0, 0.3, 0.05, 0.005, key="robustness_epsilon")
+            state.bind_url("robustness_seed", kind=int, low=0, high=10_000)
             seed = int(st.number_input("Seed (noise and Poisson)", 0, 10_000, 0, key="robustness_seed"))
             state.keep_choice("robustness_attacked", chosen, chosen[0])
             attacked = st.selectbox("Adversarial image shown: crafted against", chosen, key="robustness_attacked")

@@ -74,14 +74,19 @@ def raster_section() -> None:
         size = state.test_set_size(card)
         controls, plot = st.columns([1, 3])
         with controls:
+            state.bind_url("spikes_raster_image", kind=int, low=0, high=size - 1)
             index = int(st.number_input("Test image", 0, size - 1, 0, 1, key="spikes_raster_image"))
             state.keep_choice("spikes_raster_layer", run.model.layer_names, run.model.layer_names[0])
             layer = st.selectbox("Layer", run.model.layer_names, key="spikes_raster_layer")
             modes = {"a spread of rates": "spread", "most active": "most_active", "by index": "by_index"}
+            state.bind_url("spikes_raster_mode", options=list(modes))
             mode = modes[st.radio("Neurons", list(modes), key="spikes_raster_mode", horizontal=True)]
+            state.bind_url("spikes_raster_count", kind=int, low=4, high=128)
             count = st.slider("How many", 4, 128, 32, key="spikes_raster_count", disabled=mode == "by_index")
+            state.bind_url("spikes_raster_indices")
             typed = st.text_input("Neuron indices (e.g. 0, 5, 17)", "0, 1, 2, 3", key="spikes_raster_indices",
                                   disabled=mode != "by_index")
+            state.bind_url("spikes_raster_seed", kind=int, low=0, high=10_000)
             seed = int(st.number_input("Poisson seed", 0, 10_000, 0, key="spikes_raster_seed"))
         neurons: tuple[int, ...] = ()
         if mode == "by_index":
@@ -104,9 +109,15 @@ def raster_section() -> None:
                                   key="spikes_raster", file_stem=f"{stem}-raster-{layer}-image{index}")
 
 
+BN_INPUT_VIEWS = {"fig3": "Chosen steps and the mean (Fig 3)", "ridge": "Ridge: a histogram per step",
+                  "bands": "Percentile bands over t"}
+
+
 @st.fragment
 def bn_input_section() -> None:
-    """Fig 3: the norm layer's input distribution over time."""
+    """Fig 3: the norm layer's input distribution over time — at chosen steps with the mean (the paper's
+    figure), or every step in one printable figure: a ridge plot or percentile bands (read from the stored
+    histogram: the raw values are not kept)."""
     if "bn_input" not in card.tables or "bn_input_hist" not in card.tables:
         st.info(f"{card.name} has no bn_input tables (they exist for spiking runs once analysed).")
     else:
@@ -120,20 +131,30 @@ def bn_input_section() -> None:
             recorded_steps = sorted(int(t) for t in hist.loc[hist["layer"] == layer, "t"].unique())
             default_steps = sorted({recorded_steps[0], recorded_steps[len(recorded_steps) // 2],
                                     recorded_steps[-1]})
+            state.bind_url("spikes_bn_view", options=list(BN_INPUT_VIEWS))
+            view = st.radio("Show", list(BN_INPUT_VIEWS), format_func=BN_INPUT_VIEWS.get, key="spikes_bn_view")
             state.keep_choice("spikes_bn_steps", recorded_steps, default_steps, multi=True)
-            steps = st.multiselect("Steps", recorded_steps, key="spikes_bn_steps")
+            steps = st.multiselect("Steps", recorded_steps, key="spikes_bn_steps", disabled=view != "fig3")
+            if view == "bands":
+                st.caption("Percentiles (min–max, 7–93, 16–84, 31–69, median) read from the stored histogram, "
+                           "taking a bin's values as spread evenly across it: exact to within one bin.")
+        data = {"bn_input": stats[stats["layer"] == layer], "bn_input_hist": hist[hist["layer"] == layer]}
         with plot:
-            if not steps:
+            if view == "ridge":
+                state.show_figure(state.figure("bn_input_ridge_figure", hist, layer), data,
+                                  key="spikes_bn_ridge", file_stem=f"{stem}-bn_input_ridge-{layer}")
+            elif view == "bands":
+                state.show_figure(state.figure("bn_input_bands_figure", hist, layer, stats), data,
+                                  key="spikes_bn_bands", file_stem=f"{stem}-bn_input_bands-{layer}")
+            elif not steps:
                 st.info("Choose at least one step.")
             else:
                 figure = state.figure("bn_input_figure", stats, hist, layer, steps=steps)
-                state.show_figure(figure, {"bn_input": stats[stats["layer"] == layer],
-                                           "bn_input_hist": hist[hist["layer"] == layer]},
-                                  key="spikes_bn_input", file_stem=f"{stem}-bn_input-{layer}")
+                state.show_figure(figure, data, key="spikes_bn_input", file_stem=f"{stem}-bn_input-{layer}")
 
 
 # lazy tabs: only the open tab's content runs; widgets rerun only their own fragment
-activity_tab, rate_tab, raster_tab, bn_tab = st.tabs(
+activity_tab, rate_tab, raster_tab, bn_tab = state.tabs(
     ["Activity over time (Fig 1)", "Spike rate (Fig 5)", "Raster", "BN input (Fig 3)"],
     key="spikes_section", on_change="rerun")
 
