@@ -333,7 +333,31 @@ def ensure_runs(run_dirs: Mapping[str, str | os.PathLike], quick: bool, *,
     print("runs used:")
     for role, path in resolved.items():
         print(f"  {label(role, path):32s} {describe(path)}")
+    mixed = steps_differ(resolved)
+    if mixed:
+        print(f"NOTE: the surrogate-trained runs compared here differ in T ({mixed}): a difference between them "
+              f"mixes the method with the number of time steps")
     return resolved
+
+
+def steps_differ(runs: Mapping[str, str | os.PathLike]) -> str:
+    """'' when the trained spiking runs among `runs` share one T (within each dataset), else who has which T.
+    The ANN (no steps) and converted runs (many steps by design) are left out."""
+    from bntt_core.runs import read_config
+
+    by_dataset: dict[str, dict[str, int]] = {}
+    for role, path in runs.items():
+        try:
+            config = read_config(path)
+        except (OSError, ValueError):
+            continue
+        model = config.get("model") or {}
+        if config.get("kind") != "trained" or not model.get("spiking", True):
+            continue
+        dataset = (config.get("data") or {}).get("dataset", "?")
+        by_dataset.setdefault(dataset, {})[label(role, path)] = int(model.get("num_steps", 0))
+    return "; ".join(", ".join(f"{name} T = {steps}" for name, steps in steps_of.items())
+                     for steps_of in by_dataset.values() if len(set(steps_of.values())) > 1)
 
 
 def describe(run_path: str | os.PathLike) -> str:

@@ -246,6 +246,23 @@ def _layer_order(*tables: pd.DataFrame) -> list[str]:
     return list(order)
 
 
+def _chosen_layers_and_steps(df: pd.DataFrame, where: str, layers: Sequence[str] | None,
+                             step: int | None) -> tuple[list[str], list[int]]:
+    """(the chosen layers — every layer for None —, the table's steps), checked: one ValueError naming what
+    `where` has when a layer or `step` is not in it, or no layer is chosen (for a γ histogram)."""
+    available = _layer_order(df)
+    layers = available if layers is None else [str(layer) for layer in layers]
+    unknown = [layer for layer in layers if layer not in available]
+    if unknown:
+        raise ValueError(f"layers {unknown} are not in {where}; it has {available}")
+    if not layers:
+        raise ValueError("no layers chosen for the γ histogram")
+    steps = sorted(int(t) for t in df["t"].unique())
+    if step is not None and int(step) not in steps:
+        raise ValueError(f"step {step} is not in {where}; steps recorded: {steps[0]}..{steps[-1]}")
+    return layers, steps
+
+
 def _percent_factor(*columns: pd.Series) -> float:
     """100 when every accuracy given is a fraction in [0, 1], else 1 (already percent)."""
     finite = [c.dropna() for c in columns]
@@ -596,16 +613,7 @@ def gamma_histogram_figure(gamma: pd.DataFrame, layers: Sequence[str] | None = (
     static figure of that step.
     """
     df = _check_table(gamma, "gamma", numeric=("t", "gamma"))
-    available = _layer_order(df)
-    layers = available if layers is None else [str(layer) for layer in layers]
-    unknown = [layer for layer in layers if layer not in available]
-    if unknown:
-        raise ValueError(f"layers {unknown} are not in table 'gamma'; it has {available}")
-    if not layers:
-        raise ValueError("no layers chosen for the γ histogram")
-    steps = sorted(int(t) for t in df["t"].unique())
-    if step is not None and int(step) not in steps:
-        raise ValueError(f"step {step} is not in table 'gamma'; steps recorded: {steps[0]}..{steps[-1]}")
+    layers, steps = _chosen_layers_and_steps(df, "table 'gamma'", layers, step)
     shown_steps = steps if step is None else [int(step)]
     histograms = {layer: _gamma_histograms(df[df["layer"] == layer], shown_steps, bins) for layer in layers}
     colors = layer_colors(layers)
@@ -1021,16 +1029,7 @@ def gamma_history_histogram_figure(history: pd.DataFrame, layers: Sequence[str] 
     frame per epoch, the same x range (the bins ever filled) and y range in every frame. `layers=None`:
     every layer; `epoch`: the frame shown first (default the last)."""
     df = _check_history(history)
-    available = _layer_order(df)
-    layers = available if layers is None else [str(layer) for layer in layers]
-    unknown = [layer for layer in layers if layer not in available]
-    if unknown:
-        raise ValueError(f"layers {unknown} are not in the γ history; it has {available}")
-    if not layers:
-        raise ValueError("no layers chosen for the γ histogram")
-    steps = sorted(df["t"].unique().tolist())
-    if int(t) not in steps:
-        raise ValueError(f"step {t} is not in the γ history; steps recorded: {steps[0]}..{steps[-1]}")
+    layers, _ = _chosen_layers_and_steps(df, "the γ history", layers, t)
     t = int(t)
     epochs = sorted(df["epoch"].unique().tolist())
     shown = _shown_epoch(epochs, epoch)

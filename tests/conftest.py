@@ -5,16 +5,24 @@ session-scoped folder of tiny real runs, trained with `bntt_core.training.train`
 embedded mnist10k (T = 4, one epoch) and analysed with `bntt_core.analysis.analyze_run(quick=True)`:
 a BNTT VGG5, a standard-BN MLP and the ANN MLP, plus a broken run (unreadable config.json) and a
 foreign folder (a config.json of another program), which the dashboard must report and survive.
-`dashboard_env` points the app at that folder only (BNTT_RUN_ROOTS, no default roots).
+`dashboard_env` points the app at that folder only (BNTT_RUN_ROOTS, no default roots). AppTest helpers
+for every dashboard test module: `open_view`, `assert_clean`, `metric_value`, `APP`, `APPTEST_TIMEOUT_S`.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # `dashboard` is an app folder, not an installed package
+    sys.path.insert(0, str(REPO_ROOT))
+APP = REPO_ROOT / "dashboard" / "app.py"
+APPTEST_TIMEOUT_S = 120  # generous: two shared cores, and the first run imports torch and loads models
 
 DASHBOARD_TINY_TRAINING = dict(dataset="mnist10k", num_steps=4, epochs=1, batch_size=64, lr=0.1,
                                max_train_images=384, max_test_images=128, eval_batch_size=128, device="cpu",
@@ -112,3 +120,31 @@ def interrupted_run(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setattr(training, "train_step", real_step)
     assert (out / CHECKPOINT_FILE).exists()
     return out
+
+
+# ------------------------------------------------------------------------------------ AppTest helpers
+def open_view(view: str, **session):
+    """Run the app, switch to `view` (a file in dashboard/views/), seed session state, run again."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT_S)
+    app.run()
+    if view != "runs":
+        app.switch_page(f"views/{view}.py")
+    for key, value in session.items():
+        app.session_state[key] = value
+    app.run()
+    assert_clean(app)
+    return app
+
+
+def assert_clean(app) -> None:
+    """No exception and no error box on the page."""
+    assert not app.exception, [e.message for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+def metric_value(app, label: str) -> str:
+    found = [m.value for m in app.metric if m.label == label]
+    assert found, f"no metric {label!r}; metrics: {[m.label for m in app.metric]}"
+    return found[0]

@@ -11,44 +11,13 @@ The runs are the tiny real ones of tests/conftest.py (`dashboard_run_root`).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import APP, APPTEST_TIMEOUT_S, assert_clean, metric_value, open_view
 from streamlit.testing.v1 import AppTest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # `dashboard` is an app folder, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
-
-from dashboard import state  # noqa: E402
-
-APP = REPO_ROOT / "dashboard" / "app.py"
-TIMEOUT_S = 120  # generous: two shared cores, and the first run imports torch and loads models
-
-
-def open_view(view: str, **session) -> AppTest:
-    """Run the app, switch to `view` (a file in dashboard/views/), seed session state, run again."""
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
-    app.run()
-    if view != "runs":
-        app.switch_page(f"views/{view}.py")
-    for key, value in session.items():
-        app.session_state[key] = value
-    app.run()
-    assert_clean(app)
-    return app
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.message for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
-
-
-def metric_value(app: AppTest, label: str) -> str:
-    found = [m.value for m in app.metric if m.label == label]
-    assert found, f"no metric {label!r}; metrics: {[m.label for m in app.metric]}"
-    return found[0]
+from dashboard import state
 
 
 def keys(elements) -> set[str]:
@@ -170,7 +139,7 @@ def test_a_path_outside_the_run_roots_is_refused(dashboard_env: Path, tmp_path: 
 
 
 def test_a_path_outside_the_run_roots_in_the_url_is_refused(dashboard_env: Path) -> None:
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT_S)
     app.query_params["run"] = "/etc"
     app.run()
     assert not app.exception

@@ -15,40 +15,22 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import APP, APPTEST_TIMEOUT_S, assert_clean, metric_value, open_view
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # `dashboard` is an app folder, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
 
 from bntt_core.gamma_history import GAMMA_HISTORY_FILE  # noqa: E402
 from dashboard import state  # noqa: E402
 
-APP = REPO_ROOT / "dashboard" / "app.py"
-TIMEOUT_S = 120  # two shared cores, and the first run imports torch
 HEATMAP_CHART = "gamma_heatmap-chart"
 
 
 def open_gamma(**session) -> AppTest:
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
-    app.run()
-    app.switch_page("views/gamma.py")
-    for key, value in session.items():
-        app.session_state[key] = value
-    app.run()
-    assert_clean(app)
-    return app
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.message for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
+    return open_view("gamma", **session)
 
 
 def chart(app: AppTest, key: str):
@@ -65,12 +47,6 @@ def numbers(value) -> np.ndarray:
         shape = value.get("shape")
         return array.reshape([int(n) for n in str(shape).split(",")]) if shape else array
     return np.asarray(value, dtype=float)
-
-
-def metric_value(app: AppTest, label: str) -> str:
-    found = [m.value for m in app.metric if m.label == label]
-    assert found, f"no metric {label!r}; metrics: {[m.label for m in app.metric]}"
-    return found[0]
 
 
 def test_through_training_on_a_run_with_a_gamma_history(dashboard_env: Path) -> None:
@@ -164,7 +140,7 @@ def test_distributions_over_time_ridge_and_bands(dashboard_env: Path) -> None:
 
 
 def test_bn_input_tab_offers_ridge_and_bands(dashboard_env: Path) -> None:
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT_S)
     app.run()
     app.switch_page("views/spikes.py")
     app.session_state["spikes_run"] = str(dashboard_env / "bntt-vgg5")

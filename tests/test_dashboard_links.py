@@ -12,28 +12,22 @@ The runs are the tiny real ones of tests/conftest.py (`dashboard_run_root`).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import APP, APPTEST_TIMEOUT_S, assert_clean, metric_value
 from streamlit.testing.v1 import AppTest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # `dashboard` is an app folder, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
-
+from bntt_core import early_exit
 from dashboard import state  # noqa: E402
-
-APP = REPO_ROOT / "dashboard" / "app.py"
-TIMEOUT_S = 120  # two shared cores, and the first run imports torch and loads models
 
 
 def open_link(view: str, **params) -> AppTest:
     """A new session opening `view` (a file in dashboard/views/) with the query parameters `params`,
     as a link pasted into a fresh tab does. AppTest names a st.navigation page only after a first run,
     so the session runs the default page first; its keys are dropped when the view opens."""
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT_S)
     app.query_params.update(params)
     app.run()
     if view != "runs":
@@ -41,17 +35,6 @@ def open_link(view: str, **params) -> AppTest:
         app.run()
     assert not app.exception, [e.message for e in app.exception]
     return app
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.message for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
-
-
-def metric_value(app: AppTest, label: str) -> str:
-    found = [m.value for m in app.metric if m.label == label]
-    assert found, f"no metric {label!r}; metrics: {[m.label for m in app.metric]}"
-    return found[0]
 
 
 def table(run: Path, name: str) -> pd.DataFrame:
@@ -215,10 +198,14 @@ def test_an_early_exit_link_opens_its_threshold_and_baselines(dashboard_env: Pat
 
     reopened = open_link("early_exit", **app.query_params)
     assert metric_value(reopened, "Exit step") == "t = 4"
-    for garbage in ("abc", "inf", "1e9", "-3"):  # out of range or not a number: the default τ = 0.1
+    # out of range or not a number: the view's opening τ, the one chosen on the run's validation slice
+    summary = early_exit.summary_table(table(dashboard_env / "bntt-vgg5", "early_exit_summary"))
+    chosen = summary[(summary["rule"] == "validation") & summary["available"]]
+    opening = float(chosen["threshold"].iloc[0]) if len(chosen) else 0.1
+    for garbage in ("abc", "inf", "1e9", "-3"):
         bad = open_link("early_exit", early_exit_run="nope", early_exit_threshold=garbage)
         assert_clean(bad)
-        expected = min(max(0.1, low), high)
+        expected = min(max(opening, low), high)
         assert bad.slider(key="early_exit_threshold").value == pytest.approx(expected)
 
 

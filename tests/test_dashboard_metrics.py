@@ -11,38 +11,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import assert_clean, open_view
 from streamlit.testing.v1 import AppTest
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # `dashboard` is an app folder, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
 
 from dashboard import state  # noqa: E402
 
-APP = REPO_ROOT / "dashboard" / "app.py"
-TIMEOUT_S = 120  # two shared cores; the first run imports torch
 HEADLINES = {"Footprint", "Connection sparsity", "Activation sparsity", "Effective synops / image"}
 FIXTURE_RUNS = {"bntt-vgg5", "bn-mlp", "ann-mlp"}
-
-
-def open_view(view: str) -> AppTest:
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
-    app.run()
-    if view != "runs":
-        app.switch_page(f"views/{view}.py")
-        app.run()
-    assert_clean(app)
-    return app
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.message for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
 
 
 def tables_with(app: AppTest, column: str) -> list[pd.DataFrame]:

@@ -17,16 +17,10 @@ from urllib.parse import urlencode
 
 import pandas as pd
 import pytest
+from conftest import APP, APPTEST_TIMEOUT_S
 from streamlit.testing.v1 import AppTest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # `dashboard` is an app folder, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
-
 from bntt_core import live_training as lt  # noqa: E402
-
-APP = REPO_ROOT / "dashboard" / "app.py"
-TIMEOUT_S = 120  # two shared cores; the first run imports torch
 
 
 @pytest.fixture
@@ -41,7 +35,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def open_train() -> AppTest:
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT_S)
     app.run()
     app.switch_page("views/train.py")
     app.run()

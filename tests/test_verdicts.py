@@ -189,3 +189,20 @@ def test_method_verdicts_for_the_compare_page():
     assert explore.method_verdicts(summary).loc[0, "verdict"] == ONE_SEED  # no groups: every run alone
     other = dict(summaries, n1={**summaries["n1"], "dataset": "cifar10"})
     assert explore.seed_groups(other)["n1"] == "bn · cifar10 · vgg5 · T 6"
+
+
+def test_runs_that_differ_in_t_are_named_and_the_others_pass(tmp_path) -> None:
+    def run(name: str, *, steps: int, dataset: str = "fashion-mnist", kind: str = "trained", spiking: bool = True):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({
+            "format": "bntt-run/2", "kind": kind, "data": {"dataset": dataset},
+            "model": {"arch": "vgg5", "norm": "ln", "num_steps": steps, "spiking": spiking},
+            "weights": {"file": "weights.safetensors", "dtype": "float32"}}))
+        return folder
+
+    same = {"bntt": run("a", steps=20), "none": run("b", steps=20), "ann": run("c", steps=1, spiking=False),
+            "converted": run("d", steps=100, kind="converted"), "seq_bntt": run("e", steps=784, dataset="seq-mnist")}
+    assert nbs.steps_differ(same) == ""
+    mixed = {**same, "ln": run("f", steps=6), "broken": tmp_path / "nothing-here"}
+    assert nbs.steps_differ(mixed) == "BNTT T = 20, none (surrogate BP) T = 20, LN T = 6"

@@ -37,13 +37,22 @@ dynamic = state.table(card, "dynamic_exit")
 exit_summary = state.table(card, "early_exit_summary")  # None: analysed before the summary existed
 exit_summary = early_exit.summary_table(exit_summary) if exit_summary is not None else None
 stem = card.name.replace("/", "_")
+# the slider opens at the τ chosen on the run's validation slice when it has one (never the test set), else
+# at the paper's τ = 0.1
+chosen = (exit_summary[(exit_summary["rule"] == "validation") & exit_summary["available"]]
+          if exit_summary is not None else None)
+opening_threshold = float(chosen["threshold"].iloc[0]) if chosen is not None and len(chosen) else 0.1
 
 
 @st.fragment
 def threshold_panel() -> None:
     """The slider and everything it moves; a fragment, so a slider move reruns only this part."""
-    threshold = state.threshold_slider(curve["threshold"], key="early_exit_threshold",
+    threshold = state.threshold_slider(curve["threshold"], key="early_exit_threshold", default=opening_threshold,
                                        low=float(curve["threshold"].min()), high=float(curve["threshold"].max()))
+    st.caption(f"The slider opens at τ = {opening_threshold:.3g}: "
+               + ("the τ chosen on this run's validation slice (earliest exit losing ≤ 1 point there); the "
+                  "paper's τ = 0.1 is in the table below." if opening_threshold != 0.1 else
+                  "the paper's τ (this run has no validation-chosen τ)."))
     summary = explore.early_exit_summary(gamma_mean, by_step, threshold, spike_activity=spikes, energy=energy)
     top, bottom = st.columns(2), st.columns(2)
     top[0].metric("Exit step", f"t = {summary['exit_step']}", help=f"of T = {summary['num_steps']}")
