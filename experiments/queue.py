@@ -25,6 +25,7 @@ until that run is finished. Each job's output is in ROOT/NAME.out.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -81,9 +82,25 @@ def read_plan(path: Path) -> list[Job]:
     return jobs
 
 
+def _held(lock: Path) -> bool:
+    """Whether another process holds the run's writer lock (bntt_core.runs.run_lock: an flock)."""
+    try:
+        with open(lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
 def state_of(run: Path) -> str:
-    """new | partial (a checkpoint to resume) | trained (no complete analysis yet) | done | broken."""
+    """new | busy (another process is writing it: left alone) | partial (a checkpoint to resume) |
+    trained (no complete analysis yet) | done | broken."""
     config_path = run / "config.json"
+    if (run / ".bntt-writer.lock").is_file() and _held(run / ".bntt-writer.lock"):
+        return "busy"
     if not run.exists() or not any(p for p in run.iterdir() if not p.name.startswith(".")):
         return "new"
     if (run / "checkpoint.pt").is_file():
@@ -110,6 +127,8 @@ def commands(job: Job, root: Path) -> list[list[str]]:
         return [[*BNTT, "train", "--resume", str(run), "--quiet"], analyze]
     if state == "trained":
         return [analyze]
+    if state == "busy":
+        return []
     if state == "broken":
         raise SystemExit(f"{run} is neither a finished run nor resumable: look at it, then remove it to start over")
     return []
@@ -177,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             for job in waiting:
                 if len(running) >= args.parallel:
                     break
+                if state_of(args.root / job.name) == "busy":  # written by a process this queue did not start
+                    continue
                 if any(state_of(args.root / n) != "done" for n in job.needs()):
                     if any(n in failed for n in job.needs()):
                         failed.add(job.name)
