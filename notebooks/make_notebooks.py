@@ -165,10 +165,9 @@ motivation (§3.2) for giving every time step its own statistics and its own γ 
 **How this notebook tests it.** It reads the `bn_input` table (mean and std of the norm's input per
 layer and step, plus the one stored running mean of a run with a single BN for all steps) and
 `bn_input_hist` (histograms per step) of the run trained with standard BN, and measures how far each
-step's mean lies from the stored running mean. The shipped run (`fmnist-vgg5-bn`) predates the paper's
-per-step BN in this package: it is `bn-joint` (training statistics over all T·B at once,
-docs/DEPARTURES.md), which stores the same kind of single running mean that inference uses at every
-step; a QUICK stand-in, or a run trained with `--norm bn`, is the paper's BN.
+step's mean lies from the stored running mean. The shipped run (`fashion-t20-bn-s0`, T = 20) is the paper's
+BN: one BatchNorm called at every step, with per-step batch statistics in training and ONE running mean and
+variance, updated at every step, for inference.
 """),
         code(IMPORTS),
         parameters("""

@@ -160,7 +160,7 @@ def test_a_bn_role_is_labelled_by_the_norm_its_run_really_has(tmp_path):
     from bntt_core.plots import METHOD_NAMES, method_of
 
     new = _run_dir(tmp_path, "new", 0, "bn")  # today's "bn": the paper's per-step BN (a QUICK stand-in)
-    old = _run_dir(tmp_path, "old", 0, "bn")  # bntt-run/1's "bn", as the shipped fmnist-vgg5-bn: bn-joint
+    old = _run_dir(tmp_path, "old", 0, "bn")  # bntt-run/1's "bn", as the shipped cifar10-cpu-bn: bn-joint
     config = json.loads((old / "config.json").read_text())
     (old / "config.json").write_text(json.dumps({**config, "format": runs.OLD_RUN_FORMATS[0]}))
     assert nbs.label("bn", new) == METHOD_NAMES["bn"] and method_of(nbs.label("bn", new)) == "bn"
@@ -169,8 +169,8 @@ def test_a_bn_role_is_labelled_by_the_norm_its_run_really_has(tmp_path):
     assert nbs.label("bn", tmp_path / "nowhere") == nbs.label("bn") == "BN"  # unreadable: the fallback
     assert nbs.label("bntt", new) == "BNTT"  # only the BN roles follow their run's norm
     shipped = nbs.resolve_path(nbs.SHIPPED["bn"])
-    if (shipped / "config.json").is_file():  # the shipped ablation's BN run predates the split
-        assert nbs.label("bn", shipped) == METHOD_NAMES["bn-joint"]
+    if (shipped / "config.json").is_file():  # the norm the shipped run really has, read as its format says
+        assert nbs.label("bn", shipped) == METHOD_NAMES[runs.read_config(shipped)["model"]["norm"]]
 
 
 def test_method_verdicts_for_the_compare_page():
