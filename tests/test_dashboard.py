@@ -114,10 +114,11 @@ def test_runs_view_lists_runs_and_reports_broken_ones_on_their_cards(dashboard_e
     assert "foreign-run" in warnings and "not a bntt run config" in warnings
     picker = app.selectbox(key="runs_selected")
     assert sorted(Path(p).name for p in picker.options) == ["ann-mlp", "bn-mlp", "bntt-vgg5"]
-    for option in picker.options:  # every healthy run's details render
-        picker.set_value(option)
+    for index, option in enumerate(picker.options):  # every healthy run's details render
+        app.selectbox(key="runs_selected").select_index(index)  # options are the labels shown, not the values
         app.run()
         assert_clean(app)
+        assert Path(str(app.selectbox(key="runs_selected").value)).name == Path(option).name
     assert "runs_open_path" in keys(app.text_input)
 
 
