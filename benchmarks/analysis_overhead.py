@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 
 from bntt_core import build_model
-from bntt_core.early_exit import dynamic_exit_curve, early_exit_curve, gamma_mean_table, gamma_table
-from bntt_core.recording import record
-from bntt_core.robustness import Normalizer, fgsm_accuracy, fgsm_signs, noise_accuracy
-from bntt_core.step import eval_logits
+from bntt_core.analysis.early_exit import dynamic_exit_curve, early_exit_curve, gamma_mean_table, gamma_table
+from bntt_core.analysis.recording import record
+from bntt_core.analysis.robustness import Normalizer, fgsm_accuracy, fgsm_signs, noise_accuracy
+from bntt_core.nn.step import eval_logits
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids OpenMP spin on a busy box)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default=None, help="auto | fp32 | bf16 (default: auto, bntt_core.step.resolve_precision)")
+    parser.add_argument("--precision", default=None, help="auto | fp32 | bf16 (default: auto, bntt_core.nn.step.resolve_precision)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "analysis_overhead.json"))
     args = parser.parse_args()
 
@@ -107,7 +107,7 @@ def main() -> None:
     del signs
 
     ratios = {name: best[name] / best["plain"] for name in tasks if name != "plain"}
-    from bntt_core.step import resolve_precision
+    from bntt_core.nn.step import resolve_precision
 
     setting = (f"{args.arch} width {args.width} norm {args.norm}, T {args.steps}, {args.images} images "
                f"{args.channels}×{args.size}×{args.size}, batch {batch}, {args.threads} thread(s), {device}, "

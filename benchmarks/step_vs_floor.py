@@ -39,7 +39,7 @@ def measure(steps: int, batch: int, rounds: int, threads: int | None) -> dict:
     import bntt_core
     from benchmarks.reference import DenseFloorVGG9
     from bntt_core import poisson_encode
-    from bntt_core.step import autocast, keep_freed_memory_for_reuse, resolve_precision
+    from bntt_core.nn.step import autocast, keep_freed_memory_for_reuse, resolve_precision
 
     if threads:
         torch.set_num_threads(threads)

@@ -92,11 +92,11 @@ def _build_way(way: str, steps: int, device, images, labels):
 
     import bntt_core
     from bntt_core import poisson_encode
-    from bntt_core import step as step_module
+    from bntt_core.nn import step as step_module
 
     torch.manual_seed(0)
     if way == "project-no-channels-last":
-        from bntt_core import models
+        from bntt_core.nn import models
         models._channels_last_pays = lambda h: False
     if way.startswith("project"):
         model = bntt_core.build_model("vgg9", num_classes=NUM_CLASSES, in_channels=3, image_size=IMAGE_SIZE,
@@ -150,7 +150,7 @@ def _build_way(way: str, steps: int, device, images, labels):
 
 
 def _keep_freed_memory_for_reuse() -> bool:
-    """The allocator setting of bntt_core.step.keep_freed_memory_for_reuse, for every way alike."""
+    """The allocator setting of bntt_core.nn.step.keep_freed_memory_for_reuse, for every way alike."""
     import ctypes
     if os.environ.get("BNTT_KEEP_MALLOC") or not sys.platform.startswith("linux"):
         return False
@@ -287,7 +287,7 @@ def machine_header(isa: str) -> str:
     except OSError:
         pass
     shown = [flag for flag in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if flag in flags]
-    probe = ("import json, torch; from bntt_core.step import resolve_precision; "
+    probe = ("import json, torch; from bntt_core.nn.step import resolve_precision; "
              "print(json.dumps({'precision': resolve_precision(None, 'cpu'), "
              "'aten': torch.backends.cpu.get_cpu_capability(), "
              "'onednn_bf16': bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}))")

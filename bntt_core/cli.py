@@ -44,8 +44,8 @@ def _fractions(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated fractions, e.g. 0.5,0.7,0.9; got {text!r}") from exc
 
 
-PRECISIONS = ("auto", "fp32", "bf16")  # = bntt_core.step.PRECISIONS (here: `--help` without importing torch)
-NOISE_MODES = ("unclipped", "clipped", "shift")  # = bntt_core.robustness.NOISE_MODES (imported lazily there)
+PRECISIONS = ("auto", "fp32", "bf16")  # = bntt_core.nn.step.PRECISIONS (here: `--help` without importing torch)
+NOISE_MODES = ("unclipped", "clipped", "shift")  # = bntt_core.analysis.robustness.NOISE_MODES (imported lazily there)
 DEFAULT_NOISE_MODES = "unclipped,clipped"  # = bntt_core.analysis.DEFAULT_NOISE_MODES
 
 
@@ -195,8 +195,8 @@ def _is_main_process() -> bool:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from bntt_core.presets import preset_settings
-    from bntt_core.training import TrainConfig, resume, train
+    from bntt_core.runs.presets import preset_settings
+    from bntt_core.runs.training import TrainConfig, resume, train
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {key: value for key, value in vars(args).items() if key in fields}
@@ -207,7 +207,7 @@ def _train(args: argparse.Namespace) -> int:
         device, threads = given.pop("device", None), given.pop("threads", None)
         result = resume(args.resume, device=device, threads=threads, progress=progress, expect=given)
     else:
-        from bntt_core.training import AUTO_RECIPE_SETTINGS
+        from bntt_core.runs.training import AUTO_RECIPE_SETTINGS
 
         settings = preset_settings(given["preset"]) if "preset" in given else {}
         settings.update(given)
@@ -223,7 +223,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from bntt_core.training import evaluate_run
+    from bntt_core.runs.training import evaluate_run
 
     bars = []  # created on the first batch, so that an early error is not preceded by a bar
 
@@ -332,7 +332,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from bntt_core.presets import PRESETS
+    from bntt_core.runs.presets import PRESETS
 
     for name, preset in PRESETS.items():
         settings = " ".join(f"{key}={value}" for key, value in preset.settings.items())

@@ -41,9 +41,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bntt_core.models import ANNNet, ModelSpec, SpikingNet
-from bntt_core.recording import default_batch_size
-from bntt_core.step import run_precision
+from bntt_core.analysis.recording import default_batch_size
+from bntt_core.nn.models import ANNNet, ModelSpec, SpikingNet
+from bntt_core.nn.step import run_precision
 
 METHOD = "threshold balancing (Sengupta et al. 2019): BN folded into the weights, IF neurons (leak 1.0), " \
          "soft reset, θ_l = max input current of layer l over the calibration images and all T steps, " \
@@ -186,14 +186,15 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
     """Convert the ANN run at `ann_run_path` into a new run directory `out_path` (kind "converted").
 
     precision: of the converted run's test pass (None: the ANN run's own where this device computes it
-    natively, else fp32; `bntt_core.step.run_precision`); recorded as the converted run's precision_used.
+    natively, else fp32; `bntt_core.nn.step.run_precision`); recorded as the converted run's precision_used.
 
     calibration_images: how many training images (a seeded, class-balanced subset) or normalised images
     [N, C, H, W]. The converted run's test accuracy is measured on the ANN run's test set (its subset,
     if it used one; `eval_images` limits it further) with the same Poisson seed convention as training.
     Its config.json has a "conversion" section: source run, method, steps, thresholds, input scale.
     """
-    from bntt_core import data, runs, training
+    from bntt_core import data, runs
+    from bntt_core.runs import training
 
     steps = DEFAULT_STEPS if steps is None else int(steps)
     out = Path(out_path)

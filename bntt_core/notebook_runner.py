@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bntt_core.notebook_support import DEFAULT_OUTPUT_DIR, project_root, resolve_path
+from bntt_core.paper import DEFAULT_OUTPUT_DIR, project_root, resolve_path
 
 KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 3600  # one cell may train a model in full mode

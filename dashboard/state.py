@@ -2,7 +2,7 @@
 
 The views import this module and nothing else from the dashboard. It holds no analysis: tables come
 from `bntt_core.runs` / `bntt_core.analysis`, models from `bntt_core.runs.load_run`, figures from
-`bntt_core.plots`.
+`bntt_core.viz`.
 
 Run roots (where the dashboard looks for runs, and the only places it reads from):
     data/runs/            the runs shipped with the repository
@@ -194,9 +194,9 @@ def _roots_stamp(roots: tuple[Path, ...], max_depth: int = 4) -> tuple:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _scan(roots: tuple[str, ...], stamp: tuple) -> list[RunCard]:
-    from bntt_core import explore
+    from bntt_core import teaching
 
-    return [RunCard(**card) for card in explore.describe_runs([Path(r) for r in roots])]
+    return [RunCard(**card) for card in teaching.describe_runs([Path(r) for r in roots])]
 
 
 def list_runs() -> list[RunCard]:
@@ -244,21 +244,21 @@ def comparable_names(cards: list[RunCard]) -> list[str]:
     """Names of the runs on the dataset that has the most methods among `cards` (the shipped ablation:
     BNTT, BN, LN, none, ANN, converted on Fashion-MNIST): the default where runs share one axis, since
     curves of different datasets side by side compare nothing."""
-    from bntt_core import explore
+    from bntt_core import teaching
 
     by_dataset: dict[str, list[RunCard]] = {}
     for card in cards:
         by_dataset.setdefault(str(card.summary.get("dataset")), []).append(card)
     if not by_dataset:
         return []
-    group = max(by_dataset.values(), key=lambda runs: (len({explore.run_method(c.summary) for c in runs}), len(runs)))
+    group = max(by_dataset.values(), key=lambda runs: (len({teaching.run_method(c.summary) for c in runs}), len(runs)))
     return [c.name for c in group]
 
 
 def truncation_candidates(cards: list[RunCard], bntt: RunCard) -> list[RunCard]:
     """The runs whose plain truncation is the baseline for `bntt`'s early exit: spiking, without BNTT γ,
     on the same dataset and with the same T (a step is the same share of the budget), with a per-step
-    accuracy table (`bntt_core.early_exit.exit_comparison` reads it at the BNTT run's exit steps)."""
+    accuracy table (`bntt_core.analysis.early_exit.exit_comparison` reads it at the BNTT run's exit steps)."""
     dataset, steps = bntt.summary.get("dataset"), bntt.summary.get("num_steps")
     return [c for c in cards if c.ok and c.path != bntt.path and c.summary.get("spiking") is not False
             and c.summary.get("norm") != "bntt" and c.summary.get("dataset") == dataset
@@ -287,7 +287,7 @@ def _table(run_path: str, name: str, stamp: float) -> pd.DataFrame | None:
 
 def table(card: RunCard, name: str) -> pd.DataFrame | None:
     """One analysis table of a run (None when it has not been computed)."""
-    from bntt_core.tables import ANALYSIS_DIR, table_file
+    from bntt_core.analysis.tables import ANALYSIS_DIR, table_file
 
     with stop_on_failure(f"The {name} table of {card.name} cannot be read (recompute it: bntt analyze {card.path})"):
         path = check_inside_roots(card.path, configured_run_roots())
@@ -373,12 +373,12 @@ def test_set_size(card: RunCard) -> int:
 @st.cache_data(show_spinner="Recording the spikes…", max_entries=64)
 def _raster(run_path: str, stamp: float, dataset_args: tuple, index: int, layer: str, neurons: tuple[int, ...],
             max_neurons: int, selection: str, seed: int) -> dict:
-    from bntt_core import explore
+    from bntt_core import teaching
 
     run = _run(run_path, stamp)
     test, info = _test_set(*dataset_args)
-    example = explore.test_example(test, info, index)
-    raster = explore.record_spike_raster(run.model, example["model_input"], layer=layer,
+    example = teaching.test_example(test, info, index)
+    raster = teaching.record_spike_raster(run.model, example["model_input"], layer=layer,
                                          neurons=list(neurons) or None, max_neurons=max_neurons,
                                          selection=selection, seed=seed)
     return {"raster": raster, "pixels": example["pixels"], "label": example["label"],
@@ -401,7 +401,7 @@ def spike_raster(card: RunCard, *, index: int, layer: str, neurons: tuple[int, .
 @st.cache_data(show_spinner="Attacking the image…", max_entries=32)
 def _perturbed(runs: tuple[tuple[str, str, float], ...], dataset_args: tuple, index: int, sigma: float,
                epsilon: float, seed: int, noise_mode: str = "unclipped") -> dict:
-    from bntt_core import explore
+    from bntt_core import teaching
 
     test, info = _test_set(*dataset_args)
     example_pixels = test.images[index:index + 1]
@@ -409,7 +409,7 @@ def _perturbed(runs: tuple[tuple[str, str, float], ...], dataset_args: tuple, in
     for name, path, stamp in runs:
         run = _run(path, stamp)
         models[name] = (run.model, run.info)
-    return explore.perturbation_predictions(models, example_pixels, int(test.labels[index]), sigma=sigma,
+    return teaching.perturbation_predictions(models, example_pixels, int(test.labels[index]), sigma=sigma,
                                             epsilon=epsilon, seed=seed, class_names=list(info.class_names),
                                             noise_mode=noise_mode)
 
@@ -417,7 +417,7 @@ def _perturbed(runs: tuple[tuple[str, str, float], ...], dataset_args: tuple, in
 def perturbation_predictions(cards: list[RunCard], *, index: int, sigma: float, epsilon: float, seed: int = 0,
                              noise_mode: str = "unclipped") -> dict:
     """Test image `index` of the runs' dataset clean / noisy / adversarial and each run's predictions
-    (`bntt_core.explore.perturbation_predictions`, noise of `noise_mode`: unclipped, clipped or shift);
+    (`bntt_core.teaching.perturbation_predictions`, noise of `noise_mode`: unclipped, clipped or shift);
     cached per choice. The runs share one dataset."""
     roots = configured_run_roots()
     runs = []
@@ -729,12 +729,12 @@ def png_export_available() -> bool:
 
 @st.cache_resource(show_spinner=False, max_entries=512)
 def figure(builder: str, *args, **kwargs):
-    """`bntt_core.plots.<builder>(*args, **kwargs)`, cached on the arguments (DataFrames are hashed by
+    """`bntt_core.viz.<builder>(*args, **kwargs)`, cached on the arguments (DataFrames are hashed by
     content): a slider that returns to a value, or a second visitor, gets the figure without rebuilding
     it. The figure is shared, so it must not be changed after this call (st.plotly_chart copies it)."""
-    from bntt_core import plots
+    from bntt_core import viz
 
-    return getattr(plots, builder)(*args, **kwargs)
+    return getattr(viz, builder)(*args, **kwargs)
 
 
 def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, file_stem: str,
@@ -742,14 +742,14 @@ def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, 
     """The figure, then its data as CSV and the figure as HTML and PNG (built only when clicked).
     `on_select`: a callback run when points are clicked (the chart's selection is in
     st.session_state[f"{key}-chart"])."""
-    from bntt_core import plots
+    from bntt_core import viz
 
     selection = {} if on_select is None else {"on_select": on_select, "selection_mode": "points"}
     st.plotly_chart(fig, key=f"{key}-chart", config={"displaylogo": False}, **selection)
     columns = st.columns(3 if png_export_available() else 2)
-    columns[0].download_button("Data (CSV)", lambda: plots.figure_data(data), file_name=f"{file_stem}.csv",
+    columns[0].download_button("Data (CSV)", lambda: viz.figure_data(data), file_name=f"{file_stem}.csv",
                                mime="text/csv", key=f"{key}-csv", on_click="ignore", icon=":material/table:")
-    columns[1].download_button("Figure (HTML)", lambda: plots.figure_to_html(fig), file_name=f"{file_stem}.html",
+    columns[1].download_button("Figure (HTML)", lambda: viz.figure_to_html(fig), file_name=f"{file_stem}.html",
                                mime="text/html", key=f"{key}-html", on_click="ignore", icon=":material/code:")
     if png_export_available():
         columns[2].download_button("Figure (PNG)", lambda: _png_or_explain(fig), file_name=f"{file_stem}.png",
@@ -757,9 +757,9 @@ def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, 
 
 
 def _png_or_explain(fig) -> bytes:
-    from bntt_core import plots
+    from bntt_core import viz
 
-    png = plots.figure_to_png(fig, interactive=True)  # a page must not wait minutes: one try, 60 s, then HTML
+    png = viz.figure_to_png(fig, interactive=True)  # a page must not wait minutes: one try, 60 s, then HTML
     if png is None:
         raise RuntimeError("PNG export failed on this machine (kaleido could not render); use the HTML download")
     return png

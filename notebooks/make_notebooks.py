@@ -10,7 +10,7 @@ checks after executing it in QUICK mode.
 
 Conventions: a `parameters` cell (papermill) with RUN_DIRS, QUICK = False and the notebook's own
 knobs; figure notebooks open with the paper's claim and end with "What this run shows", whose
-verdicts are computed and printed by `bntt_core.notebook_support`. Workshop exercises are markdown
+verdicts are computed and printed by `bntt_core.paper`. Workshop exercises are markdown
 cells titled "Exercise"; each is followed by its solution in a code cell tagged `solution` whose
 source is hidden in JupyterLab (click the "…" to show it).
 """
@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
 
-IMPORTS = "from bntt_core import notebook_support as nbs\nfrom bntt_core import plots"
+IMPORTS = "from bntt_core import paper, viz"
 
 
 # ------------------------------------------------------------------------------------ cell makers
@@ -97,17 +97,17 @@ last step.
         code(IMPORTS),
         parameters("""
 RUN_DIRS = {
-    "converted": nbs.SHIPPED["converted"],  # (A) ANN→SNN conversion
-    "none": nbs.SHIPPED["none"],            # (B) surrogate gradient, no normalisation
-    "bntt": nbs.SHIPPED["bntt"],            # (C) BNTT
+    "converted": paper.SHIPPED["converted"],  # (A) ANN→SNN conversion
+    "none": paper.SHIPPED["none"],            # (B) surrogate gradient, no normalisation
+    "bntt": paper.SHIPPED["bntt"],            # (C) BNTT
 }
 QUICK = False                          # True: tiny stand-in runs trained in seconds (what CI executes)
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR    # figures (HTML, PNG) and their data (CSV) are saved here
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR    # figures (HTML, PNG) and their data (CSV) are saved here
 """),
         md(QUICK_NOTE),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["spike_activity"])
-activity = nbs.tables(runs, "spike_activity")
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["spike_activity"])
+activity = paper.tables(runs, "spike_activity")
 """),
         md("""
 ## Spikes per neuron, per layer and step
@@ -115,22 +115,22 @@ activity = nbs.tables(runs, "spike_activity")
 One panel per run, the same y axis for all. Layers are coloured shallow (dark) → deep (green).
 """),
         code("""
-fig = plots.spike_activity_figure(activity)
-nbs.save_figure(fig, "fig1_spike_activity", activity, OUTPUT_DIR)
+fig = viz.spike_activity_figure(activity)
+paper.save_figure(fig, "fig1_spike_activity", activity, OUTPUT_DIR)
 fig
 """),
         md("""
 The same BNTT data as a heat map (layer × step) makes the order of the peaks easy to see:
 """),
         code("""
-bntt_activity = activity[nbs.label("bntt")]
-heatmap = plots.spike_heatmap_figure(bntt_activity)
-nbs.save_figure(heatmap, "fig1_bntt_spike_heatmap", bntt_activity, OUTPUT_DIR)
+bntt_activity = activity[paper.label("bntt")]
+heatmap = viz.spike_heatmap_figure(bntt_activity)
+paper.save_figure(heatmap, "fig1_bntt_spike_heatmap", bntt_activity, OUTPUT_DIR)
 heatmap
 """),
         md("## Where each layer peaks"),
         code("""
-verdict = nbs.verdict_spike_activity(activity, bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs))
+verdict = paper.verdict_spike_activity(activity, bntt_label=paper.label("bntt"), groups=paper.run_groups(runs))
 verdict
 """),
         md("""
@@ -171,19 +171,19 @@ variance, updated at every step, for inference.
 """),
         code(IMPORTS),
         parameters("""
-RUN_DIRS = {"bn": nbs.SHIPPED["bn"]}   # a run with ONE stored running mean: norm bn (the paper's) or bn-joint (shipped)
+RUN_DIRS = {"bn": paper.SHIPPED["bn"]}   # a run with ONE stored running mean: norm bn (the paper's) or bn-joint (shipped)
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 LAYER = None    # None picks conv5 (layer 5 in the paper) if present, else the deepest conv layer
 STEPS = None    # None picks t 1, 10, 20 of 25 (the paper) scaled to the number of steps of the run
 """),
         md(QUICK_NOTE),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["bn_input", "bn_input_hist"])
-bn_input = nbs.table(runs, "bn", "bn_input")
-bn_input_hist = nbs.table(runs, "bn", "bn_input_hist")
-layer = LAYER or nbs.default_bn_layer(bn_input)
-steps = STEPS or nbs.paper_steps(int(bn_input["t"].max()))
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["bn_input", "bn_input_hist"])
+bn_input = paper.table(runs, "bn", "bn_input")
+bn_input_hist = paper.table(runs, "bn", "bn_input_hist")
+layer = LAYER or paper.default_bn_layer(bn_input)
+steps = STEPS or paper.paper_steps(int(bn_input["t"].max()))
 print(f"layer {layer}, steps {steps}")
 """),
         md("""
@@ -193,8 +193,8 @@ Left: histograms of the norm's input at the chosen steps. Right: the input's mea
 against the one running mean that standard BN stores and uses at every step (dashed).
 """),
         code("""
-fig = plots.bn_input_figure(bn_input, bn_input_hist, layer, steps=steps)
-nbs.save_figure(fig, "fig3_bn_input", {"bn_input": bn_input[bn_input["layer"] == layer],
+fig = viz.bn_input_figure(bn_input, bn_input_hist, layer, steps=steps)
+paper.save_figure(fig, "fig3_bn_input", {"bn_input": bn_input[bn_input["layer"] == layer],
                                        "bn_input_hist": bn_input_hist[bn_input_hist["layer"] == layer]},
                 OUTPUT_DIR)
 fig
@@ -207,18 +207,18 @@ A ridge plot (one histogram of the norm's input per step, offset, the first step
 the stored histograms: exact to within one bin).
 """),
         code("""
-ridge = plots.bn_input_ridge_figure(bn_input_hist, layer)
-nbs.save_figure(ridge, "fig3_bn_input_ridge", bn_input_hist[bn_input_hist["layer"] == layer], OUTPUT_DIR)
+ridge = viz.bn_input_ridge_figure(bn_input_hist, layer)
+paper.save_figure(ridge, "fig3_bn_input_ridge", bn_input_hist[bn_input_hist["layer"] == layer], OUTPUT_DIR)
 ridge
 """),
         code("""
-bands = plots.bn_input_bands_figure(bn_input_hist, layer, bn_input)
-nbs.save_figure(bands, "fig3_bn_input_bands", bn_input_hist[bn_input_hist["layer"] == layer], OUTPUT_DIR)
+bands = viz.bn_input_bands_figure(bn_input_hist, layer, bn_input)
+paper.save_figure(bands, "fig3_bn_input_bands", bn_input_hist[bn_input_hist["layer"] == layer], OUTPUT_DIR)
 bands
 """),
         md("## How far the steps are from the stored statistic"),
         code("""
-mismatch = nbs.verdict_bn_input(bn_input, layer)
+mismatch = paper.verdict_bn_input(bn_input, layer)
 """),
         md("""
 ## What this run shows
@@ -262,22 +262,22 @@ and the last figure shows the three side by side. Runs trained before the valida
 """),
         code(IMPORTS),
         parameters("""
-RUN_DIRS = {"bntt": nbs.SHIPPED["bntt"], "bn": nbs.SHIPPED["bn"], "none": nbs.SHIPPED["none"]}
+RUN_DIRS = {"bntt": paper.SHIPPED["bntt"], "bn": paper.SHIPPED["bn"], "none": paper.SHIPPED["none"]}
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 BASELINES = ["bn", "none"]   # runs without BNTT γ (same data and T), truncated at the BNTT run's exit steps
 THRESHOLD = 0.1          # γ threshold of the paper in Fig 4
 MAX_DROP_POINTS = 1.0    # "marginal" accuracy loss for the best-saving search, in percentage points
 """),
         md(QUICK_NOTE),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK,
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK,
                        tables=["gamma_mean", "accuracy_by_step", "early_exit", "dynamic_exit", "early_exit_summary"])
-gamma_mean = nbs.table(runs, "bntt", "gamma_mean")
-exit_rules = nbs.table(runs, "bntt", "early_exit_summary")  # paper τ = 0.1 and τ chosen on validation
-accuracy_by_step = nbs.table(runs, "bntt", "accuracy_by_step")
-early_exit = nbs.table(runs, "bntt", "early_exit")
-dynamic_exit = nbs.table(runs, "bntt", "dynamic_exit")
+gamma_mean = paper.table(runs, "bntt", "gamma_mean")
+exit_rules = paper.table(runs, "bntt", "early_exit_summary")  # paper τ = 0.1 and τ chosen on validation
+accuracy_by_step = paper.table(runs, "bntt", "accuracy_by_step")
+early_exit = paper.table(runs, "bntt", "early_exit")
+dynamic_exit = paper.table(runs, "bntt", "dynamic_exit")
 """),
         md("""
 ## Fig 4: mean γ per layer and step, and the exit step at the threshold
@@ -286,23 +286,23 @@ Upper panel: mean γ of each BNTT layer. Lower panel: the largest of them at eac
 threshold; the shaded steps are the ones early exit skips.
 """),
         code("""
-fig4 = plots.gamma_mean_figure(gamma_mean, threshold=THRESHOLD)
-nbs.save_figure(fig4, "fig4_gamma_mean", gamma_mean, OUTPUT_DIR)
+fig4 = viz.gamma_mean_figure(gamma_mean, threshold=THRESHOLD)
+paper.save_figure(fig4, "fig4_gamma_mean", gamma_mean, OUTPUT_DIR)
 fig4
 """),
         code("""
-gamma_peaks = nbs.verdict_gamma(gamma_mean)
+gamma_peaks = paper.verdict_gamma(gamma_mean)
 """),
         md("""
 ## Fig 7: accuracy and exit step as the threshold varies
 """),
         code("""
-fig7 = plots.early_exit_figure(early_exit, threshold=THRESHOLD, summary=exit_rules)
-nbs.save_figure(fig7, "fig7_early_exit", early_exit, OUTPUT_DIR)
+fig7 = viz.early_exit_figure(early_exit, threshold=THRESHOLD, summary=exit_rules)
+paper.save_figure(fig7, "fig7_early_exit", early_exit, OUTPUT_DIR)
 fig7
 """),
         code("""
-exit_summary = nbs.verdict_early_exit(gamma_mean, accuracy_by_step, early_exit, THRESHOLD,
+exit_summary = paper.verdict_early_exit(gamma_mean, accuracy_by_step, early_exit, THRESHOLD,
                                       max_drop_points=MAX_DROP_POINTS)
 """),
         md("""
@@ -314,13 +314,13 @@ then applied to the test set; (c) each baseline without BNTT γ simply cut off a
 earns its keep only where it beats (c).
 """),
         code("""
-from bntt_core.early_exit import describe_exit_rules, exit_comparison
+from bntt_core.analysis.early_exit import describe_exit_rules, exit_comparison
 
-baselines = {nbs.label(role): nbs.table(runs, role, "accuracy_by_step") for role in BASELINES if role in runs}
-comparison = exit_comparison(nbs.label("bntt"), exit_rules, baselines)
+baselines = {paper.label(role): paper.table(runs, role, "accuracy_by_step") for role in BASELINES if role in runs}
+comparison = exit_comparison(paper.label("bntt"), exit_rules, baselines)
 print("\\n".join(describe_exit_rules(comparison)))
-fig_rules = plots.early_exit_comparison_figure({nbs.label("bntt"): accuracy_by_step, **baselines}, comparison)
-nbs.save_figure(fig_rules, "fig7_exit_rules", comparison, OUTPUT_DIR)
+fig_rules = viz.early_exit_comparison_figure({paper.label("bntt"): accuracy_by_step, **baselines}, comparison)
+paper.save_figure(fig_rules, "fig7_exit_rules", comparison, OUTPUT_DIR)
 fig_rules
 """),
         md("""
@@ -331,13 +331,13 @@ as its accumulated prediction is confident enough; its curve (accuracy against t
 steps used) is drawn next to the paper's.
 """),
         code("""
-by_step = plots.accuracy_by_step_figure({nbs.label("bntt"): accuracy_by_step})
-nbs.save_figure(by_step, "fig7_accuracy_by_step", accuracy_by_step, OUTPUT_DIR)
+by_step = viz.accuracy_by_step_figure({paper.label("bntt"): accuracy_by_step})
+paper.save_figure(by_step, "fig7_accuracy_by_step", accuracy_by_step, OUTPUT_DIR)
 by_step
 """),
         code("""
-dynamic = plots.dynamic_exit_figure(dynamic_exit, early_exit)
-nbs.save_figure(dynamic, "fig7_dynamic_exit_ours", {"dynamic_exit (ours)": dynamic_exit,
+dynamic = viz.dynamic_exit_figure(dynamic_exit, early_exit)
+paper.save_figure(dynamic, "fig7_dynamic_exit_ours", {"dynamic_exit (ours)": dynamic_exit,
                                                     "early_exit (paper)": early_exit}, OUTPUT_DIR)
 dynamic
 """),
@@ -380,26 +380,26 @@ Fig 1 and compares them layer by layer.
         code(IMPORTS),
         parameters("""
 RUN_DIRS = {
-    "converted": nbs.SHIPPED["converted"],
-    "none": nbs.SHIPPED["none"],
-    "bntt": nbs.SHIPPED["bntt"],
+    "converted": paper.SHIPPED["converted"],
+    "none": paper.SHIPPED["none"],
+    "bntt": paper.SHIPPED["bntt"],
 }
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 """),
         md(QUICK_NOTE),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["spike_rate"])
-rates = nbs.tables(runs, "spike_rate")
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["spike_rate"])
+rates = paper.tables(runs, "spike_rate")
 """),
         md("## Spike rate per layer (log scale)"),
         code("""
-fig = plots.spike_rate_figure(rates)
-nbs.save_figure(fig, "fig5_spike_rate", rates, OUTPUT_DIR)
+fig = viz.spike_rate_figure(rates)
+paper.save_figure(fig, "fig5_spike_rate", rates, OUTPUT_DIR)
 fig
 """),
         code("""
-per_layer = nbs.verdict_spike_rate(rates, bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs))
+per_layer = paper.verdict_spike_rate(rates, bntt_label=paper.label("bntt"), groups=paper.run_groups(runs))
 per_layer
 """),
         md("""
@@ -432,40 +432,40 @@ histograms with a step slider (frequency normalised to [0, 1], as in the paper),
 when the network has them, else its first, middle and last BNTT layers, and finds each layer's peak
 step.
 """),
-        code("from bntt_core import gamma_history, plots\nfrom bntt_core import notebook_support as nbs"),
+        code("from bntt_core import paper, viz\nfrom bntt_core.analysis import gamma_history"),
         parameters("""
-RUN_DIRS = {"bntt": nbs.SHIPPED["bntt"]}
+RUN_DIRS = {"bntt": paper.SHIPPED["bntt"]}
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 LAYERS = None   # None: conv1, conv4, conv7 if present, else the first, middle and last BNTT layers
 BINS = 30       # histogram bins per layer
 """),
         md(QUICK_NOTE),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["gamma", "gamma_mean"])
-gamma = nbs.table(runs, "bntt", "gamma")
-gamma_mean = nbs.table(runs, "bntt", "gamma_mean")
-layers = LAYERS or nbs.gamma_histogram_layers(gamma)
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["gamma", "gamma_mean"])
+gamma = paper.table(runs, "bntt", "gamma")
+gamma_mean = paper.table(runs, "bntt", "gamma_mean")
+layers = LAYERS or paper.gamma_histogram_layers(gamma)
 print("layers:", layers)
 """),
         md("""
 ## γ histograms, one row per layer — press ▶ or drag the slider to move through the steps
 """),
         code("""
-fig = plots.gamma_histogram_figure(gamma, layers=layers, bins=BINS)
-nbs.save_figure(fig, "fig6_gamma_histograms", gamma[gamma["layer"].isin(layers)], OUTPUT_DIR)
+fig = viz.gamma_histogram_figure(gamma, layers=layers, bins=BINS)
+paper.save_figure(fig, "fig6_gamma_histograms", gamma[gamma["layer"].isin(layers)], OUTPUT_DIR)
 fig
 """),
         md("""
 The mean of each layer's γ over its channels, as a layer × step heat map, summarises the histograms:
 """),
         code("""
-heatmap = plots.gamma_heatmap_figure(gamma_mean)
-nbs.save_figure(heatmap, "fig6_gamma_mean_heatmap", gamma_mean, OUTPUT_DIR)
+heatmap = viz.gamma_heatmap_figure(gamma_mean)
+paper.save_figure(heatmap, "fig6_gamma_mean_heatmap", gamma_mean, OUTPUT_DIR)
 heatmap
 """),
         code("""
-gamma_peaks = nbs.verdict_gamma(gamma_mean[gamma_mean["layer"].isin(layers)])
+gamma_peaks = paper.verdict_gamma(gamma_mean[gamma_mean["layer"].isin(layers)])
 gamma_peaks
 """),
         md("""
@@ -476,13 +476,13 @@ percentile bands over t (min–max, 7–93, 16–84, 31–69 and the median over
 chosen layer.
 """),
         code("""
-ridge = plots.gamma_ridge_figure(gamma, layers[-1], bins=BINS)
-nbs.save_figure(ridge, "fig6_gamma_ridge", gamma[gamma["layer"] == layers[-1]], OUTPUT_DIR)
+ridge = viz.gamma_ridge_figure(gamma, layers[-1], bins=BINS)
+paper.save_figure(ridge, "fig6_gamma_ridge", gamma[gamma["layer"] == layers[-1]], OUTPUT_DIR)
 ridge
 """),
         code("""
-bands = plots.gamma_bands_figure(gamma, layers[-1])
-nbs.save_figure(bands, "fig6_gamma_bands", gamma[gamma["layer"] == layers[-1]], OUTPUT_DIR)
+bands = viz.gamma_bands_figure(gamma, layers[-1])
+paper.save_figure(bands, "fig6_gamma_bands", gamma[gamma["layer"] == layers[-1]], OUTPUT_DIR)
 bands
 """),
         md("""
@@ -498,10 +498,10 @@ animated = exits = None
 if history is None:
     print(f"{runs['bntt']} has no γ history: it was trained before `bntt train` kept one")
 else:
-    animated = plots.gamma_history_heatmap_figure(history)
-    nbs.save_figure(animated, "fig6_gamma_through_training", history, OUTPUT_DIR)
-    exits = plots.exit_step_by_epoch_figure(history, 0.1)
-    nbs.save_figure(exits, "fig6_exit_step_through_training", gamma_history.exit_step_by_epoch(history, 0.1),
+    animated = viz.gamma_history_heatmap_figure(history)
+    paper.save_figure(animated, "fig6_gamma_through_training", history, OUTPUT_DIR)
+    exits = viz.exit_step_by_epoch_figure(history, 0.1)
+    paper.save_figure(exits, "fig6_exit_step_through_training", gamma_history.exit_step_by_epoch(history, 0.1),
                     OUTPUT_DIR)
 animated
 """),
@@ -545,40 +545,40 @@ clipping causes, to which BNTT's per-step running means are sensitive). See docs
         code(IMPORTS),
         parameters("""
 RUN_DIRS = {
-    "ann": nbs.SHIPPED["ann"],
-    "converted": nbs.SHIPPED["converted"],
-    "none": nbs.SHIPPED["none"],
-    "bntt": nbs.SHIPPED["bntt"],
+    "ann": paper.SHIPPED["ann"],
+    "converted": paper.SHIPPED["converted"],
+    "none": paper.SHIPPED["none"],
+    "bntt": paper.SHIPPED["bntt"],
 }
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 FGSM_ROLES = ["ann", "none", "bntt"]   # the runs Fig 8B of the paper compares (no conversion)
 NOISE_MODE = ""                        # the noise curve ranked; empty: the mode every run has, unclipped first
 """),
         md(QUICK_NOTE),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["noise", "fgsm"])
-noise = nbs.tables(runs, "noise")
-fgsm = nbs.tables(runs, "fgsm", roles=FGSM_ROLES)
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["noise", "fgsm"])
+noise = paper.tables(runs, "noise")
+fgsm = paper.tables(runs, "fgsm", roles=FGSM_ROLES)
 """),
         md("## (A) Gaussian noise"),
         code("""
-fig_noise = plots.robustness_figure(noise, kind="noise")
-nbs.save_figure(fig_noise, "fig8a_noise", noise, OUTPUT_DIR)
+fig_noise = viz.robustness_figure(noise, kind="noise")
+paper.save_figure(fig_noise, "fig8a_noise", noise, OUTPUT_DIR)
 fig_noise
 """),
         code("""
-noise_ranking = nbs.verdict_robustness(noise, "sigma", bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs),
+noise_ranking = paper.verdict_robustness(noise, "sigma", bntt_label=paper.label("bntt"), groups=paper.run_groups(runs),
                                        mode=NOISE_MODE)
 """),
         md("## (B) FGSM"),
         code("""
-fig_fgsm = plots.robustness_figure(fgsm, kind="fgsm")
-nbs.save_figure(fig_fgsm, "fig8b_fgsm", fgsm, OUTPUT_DIR)
+fig_fgsm = viz.robustness_figure(fgsm, kind="fgsm")
+paper.save_figure(fig_fgsm, "fig8b_fgsm", fgsm, OUTPUT_DIR)
 fig_fgsm
 """),
         code("""
-fgsm_ranking = nbs.verdict_robustness(fgsm, "epsilon", bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs))
+fgsm_ranking = paper.verdict_robustness(fgsm, "epsilon", bntt_label=paper.label("bntt"), groups=paper.run_groups(runs))
 """),
         md("""
 ## What this run shows
@@ -619,52 +619,52 @@ became the paper's per-step BN; docs/DEPARTURES.md), so they stand for BN in the
         code(IMPORTS),
         parameters("""
 RUN_DIRS = {
-    "bntt": nbs.SHIPPED["bntt"],
-    "bn": nbs.SHIPPED["bn"],
-    "ln": nbs.SHIPPED["ln"],
-    "none": nbs.SHIPPED["none"],
-    "ann": nbs.SHIPPED["ann"],
-    "converted": nbs.SHIPPED["converted"],
+    "bntt": paper.SHIPPED["bntt"],
+    "bn": paper.SHIPPED["bn"],
+    "ln": paper.SHIPPED["ln"],
+    "none": paper.SHIPPED["none"],
+    "ann": paper.SHIPPED["ann"],
+    "converted": paper.SHIPPED["converted"],
 }
 CIFAR10_RUN_DIRS = {
-    "cifar10_bntt": nbs.SHIPPED["cifar10_bntt"],
-    "cifar10_bn": nbs.SHIPPED["cifar10_bn"],
-    "cifar10_none": nbs.SHIPPED["cifar10_none"],
+    "cifar10_bntt": paper.SHIPPED["cifar10_bntt"],
+    "cifar10_bn": paper.SHIPPED["cifar10_bn"],
+    "cifar10_none": paper.SHIPPED["cifar10_none"],
 }
-PAPER_SCALE_RUN_DIRS = {"cifar10_paper": nbs.SHIPPED["cifar10_paper"]}
+PAPER_SCALE_RUN_DIRS = {"cifar10_paper": paper.SHIPPED["cifar10_paper"]}
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 """),
         md(QUICK_NOTE),
         code("""
-ablation = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["accuracy_by_step"])
-cifar10 = nbs.ensure_runs(CIFAR10_RUN_DIRS, quick=QUICK, tables=["accuracy_by_step"])
+ablation = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["accuracy_by_step"])
+cifar10 = paper.ensure_runs(CIFAR10_RUN_DIRS, quick=QUICK, tables=["accuracy_by_step"])
 """),
         md("## The ablation: one architecture, one T, six ways to get an SNN"),
         code("""
-ablation_table = nbs.accuracy_summary(ablation)
-nbs.save_table(ablation_table, "table1_table5_ablation_accuracy", OUTPUT_DIR)
+ablation_table = paper.accuracy_summary(ablation)
+paper.save_table(ablation_table, "table1_table5_ablation_accuracy", OUTPUT_DIR)
 ablation_table
 """),
         code("""
-nbs.verdict_accuracy(ablation_table, order=["bntt", "bn", "bn-joint", "none"])   # the shipped BN run is bn-joint
-nbs.verdict_accuracy(ablation_table, order=["bntt", "ln"])
+paper.verdict_accuracy(ablation_table, order=["bntt", "bn", "bn-joint", "none"])   # the shipped BN run is bn-joint
+paper.verdict_accuracy(ablation_table, order=["bntt", "ln"])
 """),
         md("""
 Accuracy of the output accumulated up to step t (log x axis, so a converted run with many steps fits
 next to the trained ones; the ANN is a single point at t = 1):
 """),
         code("""
-by_step = nbs.tables(ablation, "accuracy_by_step")
-fig = plots.accuracy_by_step_figure(by_step, log_x=True)
-nbs.save_figure(fig, "table1_accuracy_by_step", by_step, OUTPUT_DIR)
+by_step = paper.tables(ablation, "accuracy_by_step")
+fig = viz.accuracy_by_step_figure(by_step, log_x=True)
+paper.save_figure(fig, "table1_accuracy_by_step", by_step, OUTPUT_DIR)
 fig
 """),
         md("## CIFAR-10 at the CPU scale (BNTT, BN, none)"),
         code("""
-cifar10_table = nbs.accuracy_summary(cifar10)
-nbs.save_table(cifar10_table, "table1_cifar10_accuracy", OUTPUT_DIR)
-nbs.verdict_accuracy(cifar10_table, order=["bntt", "bn", "bn-joint", "none"])
+cifar10_table = paper.accuracy_summary(cifar10)
+paper.save_table(cifar10_table, "table1_cifar10_accuracy", OUTPUT_DIR)
+paper.verdict_accuracy(cifar10_table, order=["bntt", "bn", "bn-joint", "none"])
 cifar10_table
 """),
         md("""
@@ -675,14 +675,14 @@ with the epochs one GPU lease allowed instead of 120 (REPRODUCTION.md says how m
 The paper reports 90.5% at 120 epochs, and 90.3% with early exit at T = 20.
 """),
         code("""
-paper_scale = nbs.ensure_runs(PAPER_SCALE_RUN_DIRS, quick=QUICK, tables=["accuracy_by_step", "early_exit"])
-paper_scale_table = nbs.accuracy_summary(paper_scale)
-nbs.save_table(paper_scale_table, "table1_cifar10_paper_scale_accuracy", OUTPUT_DIR)
+paper_scale = paper.ensure_runs(PAPER_SCALE_RUN_DIRS, quick=QUICK, tables=["accuracy_by_step", "early_exit"])
+paper_scale_table = paper.accuracy_summary(paper_scale)
+paper.save_table(paper_scale_table, "table1_cifar10_paper_scale_accuracy", OUTPUT_DIR)
 paper_scale_table
 """),
         md("## The paper's numbers, for reference"),
         code("""
-nbs.PAPER_NUMBERS
+paper.PAPER_NUMBERS
 """),
         md("""
 ## What this run shows
@@ -717,23 +717,23 @@ test accuracy, accuracy as more of the image has been seen (accuracy by step), a
 """),
         code(IMPORTS),
         parameters("""
-RUN_DIRS = {"seq_bntt": nbs.SHIPPED["seq_bntt"], "seq_none": nbs.SHIPPED["seq_none"]}
+RUN_DIRS = {"seq_bntt": paper.SHIPPED["seq_bntt"], "seq_none": paper.SHIPPED["seq_none"]}
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 """),
         md("""
 `QUICK = True` trains tiny stand-ins here (the same network, T = 784, on 256 digits for one epoch):
 it checks that the notebook runs; its numbers mean nothing.
 """),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["accuracy_by_step", "gamma_mean"])
-summary = nbs.accuracy_summary(runs)
-nbs.save_table(summary, "table3_sequential_mnist_accuracy", OUTPUT_DIR)
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["accuracy_by_step", "gamma_mean"])
+summary = paper.accuracy_summary(runs)
+paper.save_table(summary, "table3_sequential_mnist_accuracy", OUTPUT_DIR)
 summary
 """),
         code("""
-nbs.verdict_accuracy(summary, order=["bntt", "none"])
-print(f"paper (Table 3): BNTT {nbs.paper_number('Sequential MNIST', 'bntt')}%")
+paper.verdict_accuracy(summary, order=["bntt", "none"])
+print(f"paper (Table 3): BNTT {paper.paper_number('Sequential MNIST', 'bntt')}%")
 """),
         md("""
 ## Accuracy as the pixels arrive
@@ -742,16 +742,16 @@ Step t has seen the first t pixels in raster order, so accuracy can only rise on
 digit have been shown.
 """),
         code("""
-by_step = nbs.tables(runs, "accuracy_by_step")
-fig = plots.accuracy_by_step_figure(by_step)
-nbs.save_figure(fig, "table3_accuracy_by_step", by_step, OUTPUT_DIR)
+by_step = paper.tables(runs, "accuracy_by_step")
+fig = viz.accuracy_by_step_figure(by_step)
+paper.save_figure(fig, "table3_accuracy_by_step", by_step, OUTPUT_DIR)
 fig
 """),
         md("## BNTT's γ over the 784 steps"),
         code("""
-gamma_mean = nbs.table(runs, "seq_bntt", "gamma_mean")
-heatmap = plots.gamma_heatmap_figure(gamma_mean)
-nbs.save_figure(heatmap, "table3_gamma_mean", gamma_mean, OUTPUT_DIR)
+gamma_mean = paper.table(runs, "seq_bntt", "gamma_mean")
+heatmap = viz.gamma_heatmap_figure(gamma_mean)
+paper.save_figure(heatmap, "table3_gamma_mean", gamma_mean, OUTPUT_DIR)
 heatmap
 """),
         md("""
@@ -786,36 +786,36 @@ estimates what BNTT's early exit saves.
         code(IMPORTS),
         parameters("""
 RUN_DIRS = {
-    "bntt": nbs.SHIPPED["bntt"],
-    "bn": nbs.SHIPPED["bn"],
-    "none": nbs.SHIPPED["none"],
-    "ann": nbs.SHIPPED["ann"],
-    "converted": nbs.SHIPPED["converted"],
+    "bntt": paper.SHIPPED["bntt"],
+    "bn": paper.SHIPPED["bn"],
+    "none": paper.SHIPPED["none"],
+    "ann": paper.SHIPPED["ann"],
+    "converted": paper.SHIPPED["converted"],
 }
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 THRESHOLD = 0.1   # γ threshold of the BNTT early exit
 """),
         md(QUICK_NOTE),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["energy", "spike_activity", "gamma_mean", "accuracy_by_step"])
-energy = nbs.tables(runs, "energy")
-convention = nbs.energy_convention(runs["bntt"])
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["energy", "spike_activity", "gamma_mean", "accuracy_by_step"])
+energy = paper.tables(runs, "energy")
+convention = paper.energy_convention(runs["bntt"])
 print("convention:", convention)
 """),
         md("## Energy per image, per layer and in total (log scales)"),
         code("""
-fig = plots.energy_figure(energy, convention=convention)
-nbs.save_figure(fig, "energy_per_layer", energy, OUTPUT_DIR)
+fig = viz.energy_figure(energy, convention=convention)
+paper.save_figure(fig, "energy_per_layer", energy, OUTPUT_DIR)
 fig
 """),
         code("""
-totals = nbs.verdict_energy(energy, bntt_label=nbs.label("bntt"), groups=nbs.run_groups(runs))
+totals = paper.verdict_energy(energy, bntt_label=paper.label("bntt"), groups=paper.run_groups(runs))
 totals
 """),
         md("## What BNTT's early exit adds"),
         code("""
-saving = nbs.verdict_early_exit_energy(runs["bntt"], THRESHOLD)
+saving = paper.verdict_early_exit_energy(runs["bntt"], THRESHOLD)
 """),
         md("""
 ## The standard metrics (NeuroBench)
@@ -825,9 +825,9 @@ effective MACs, effective ACs), as NeuroBench defines them for SNNs (`standard_m
 where we differ: docs/METRICS.md). The energy above prices these operations; NeuroBench itself gives counts.
 """),
         code("""
-standard = nbs.tables(nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=["standard_metrics"]), "standard_metrics")
-fig = plots.standard_metrics_figure(standard)
-nbs.save_figure(fig, "standard_metrics", standard, OUTPUT_DIR)
+standard = paper.tables(paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=["standard_metrics"]), "standard_metrics")
+fig = viz.standard_metrics_figure(standard)
+paper.save_figure(fig, "standard_metrics", standard, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -862,14 +862,13 @@ You will drive one neuron with a current, change its leak, threshold and reset, 
 into spikes with Poisson (rate) coding and direct coding, and finally look inside a trained network.
 """),
         code("""
-from bntt_core import explore, plots
-from bntt_core import notebook_support as nbs
+from bntt_core import paper, teaching, viz
 from bntt_core.runs import load_run
 """),
         parameters("""
-RUN_DIRS = {"quickstart": nbs.SHIPPED["quickstart"]}   # a trained BNTT network for the last part
+RUN_DIRS = {"quickstart": paper.SHIPPED["quickstart"]}   # a trained BNTT network for the last part
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 LEAK = 0.95          # λ, the CIFAR-10 value of the paper
 THRESHOLD = 1.0      # θ
 CODING_STEPS = 25    # steps for the coding demo (T of the paper for CIFAR-10)
@@ -880,11 +879,11 @@ CODING_STEPS = 25    # steps for the coding demo (T of the paper for CIFAR-10)
 The current switches on at step 10. Watch U climb, cross θ, and drop back by θ at each spike.
 """),
         code("""
-current = explore.input_current("step", num_steps=60, amplitude=0.3, onset=10)
-trace = explore.lif_trace(current, leak=LEAK, threshold=THRESHOLD, reset="soft")
-fig = plots.lif_trace_figure(trace["current"], trace["membrane"], trace["spike"], THRESHOLD,
+current = teaching.input_current("step", num_steps=60, amplitude=0.3, onset=10)
+trace = teaching.lif_trace(current, leak=LEAK, threshold=THRESHOLD, reset="soft")
+fig = viz.lif_trace_figure(trace["current"], trace["membrane"], trace["spike"], THRESHOLD,
                              membrane_after_reset=trace["membrane_after_reset"])
-nbs.save_figure(fig, "w1_lif_trace", trace, OUTPUT_DIR)
+paper.save_figure(fig, "w1_lif_trace", trace, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -894,16 +893,16 @@ The firing rate (spikes per step) for a constant current, over a range of curren
 "f–I curve", for a few leaks and both resets.
 """),
         code("""
-rates = nbs.firing_rate_table(currents=[i / 100 for i in range(0, 151, 5)], leaks=[0.5, 0.9, LEAK, 1.0],
+rates = paper.firing_rate_table(currents=[i / 100 for i in range(0, 151, 5)], leaks=[0.5, 0.9, LEAK, 1.0],
                               threshold=THRESHOLD, resets=["soft", "hard"], num_steps=100)
-fig = nbs.firing_rate_figure(rates)
-nbs.save_figure(fig, "w1_firing_rates", rates, OUTPUT_DIR)
+fig = paper.firing_rate_figure(rates)
+paper.save_figure(fig, "w1_firing_rates", rates, OUTPUT_DIR)
 fig
 """),
         md("""
 ### Exercise 1
 With λ = 0.95 and θ = 1, what is the **smallest constant current that ever makes the neuron fire**?
-Find it with `explore.lif_trace` (or `nbs.firing_rate_table`) and explain it with the charge equation.
+Find it with `teaching.lif_trace` (or `paper.firing_rate_table`) and explain it with the charge equation.
 *Hint:* without spikes, U approaches I / (1 − λ).
 """),
         solution("""
@@ -912,7 +911,7 @@ Find it with `explore.lif_trace` (or `nbs.firing_rate_table`) and explain it wit
 import numpy as np
 
 for amplitude in (0.049, 0.0505, 0.06):
-    trace = explore.lif_trace(np.full(400, amplitude), leak=0.95, threshold=1.0)
+    trace = teaching.lif_trace(np.full(400, amplitude), leak=0.95, threshold=1.0)
     first = trace.loc[trace.spike == 1, "t"].min()
     print(f"I = {amplitude}: {int(trace.spike.sum())} spikes in 400 steps, first at t = {first}")
 print("theory: fires iff I > θ·(1 − λ) =", 1.0 * (1 - 0.95))
@@ -927,7 +926,7 @@ For constant currents between 0.5 and 0.9 (λ = 0.95) compare the firing rates w
 # the hard reset throws away what was above θ at every spike, so every current between 0.5 and 1 needs
 # two steps per spike and gives the same rate, 0.5: the rate no longer tells them apart. Keeping the
 # residue loses less information — the paper's argument for the soft reset.
-rates = nbs.firing_rate_table(currents=[0.5, 0.6, 0.7, 0.8, 0.9], leaks=[0.95], threshold=1.0,
+rates = paper.firing_rate_table(currents=[0.5, 0.6, 0.7, 0.8, 0.9], leaks=[0.95], threshold=1.0,
                               resets=["soft", "hard"], num_steps=100)
 rates.pivot(index="current", columns="reset", values="rate")
 """),
@@ -939,15 +938,15 @@ a spike of sign(x) with probability |x| / 2 at every step, fresh each step; dire
 analog x itself at every step and lets the first layer's neurons make the spikes.
 """),
         code("""
-digit = nbs.example_digit()   # a test digit of mnist10k: pixels in [0, 1] and the dataset's mean/std
-coded = explore.encode_image(digit["pixels"], mean=digit["mean"], std=digit["std"], num_steps=CODING_STEPS)
-poisson = plots.encoding_figure(coded["poisson"], "Poisson coding: ternary spikes, fresh at every step")
-nbs.save_figure(poisson, "w1_poisson_coding", explore.encoding_summary(coded), OUTPUT_DIR)
+digit = paper.example_digit()   # a test digit of mnist10k: pixels in [0, 1] and the dataset's mean/std
+coded = teaching.encode_image(digit["pixels"], mean=digit["mean"], std=digit["std"], num_steps=CODING_STEPS)
+poisson = viz.encoding_figure(coded["poisson"], "Poisson coding: ternary spikes, fresh at every step")
+paper.save_figure(poisson, "w1_poisson_coding", teaching.encoding_summary(coded), OUTPUT_DIR)
 poisson
 """),
         code("""
-direct = plots.encoding_figure(coded["direct"], "Direct coding: the same analog image at every step")
-nbs.save_figure(direct, "w1_direct_coding", explore.encoding_summary(coded), OUTPUT_DIR)
+direct = viz.encoding_figure(coded["direct"], "Direct coding: the same analog image at every step")
+paper.save_figure(direct, "w1_direct_coding", teaching.encoding_summary(coded), OUTPUT_DIR)
 direct
 """),
         md("""
@@ -962,10 +961,10 @@ that say about the number of time steps an SNN with rate coding needs?
 # SNNs need tens to hundreds of steps, and why direct coding or BNTT's low latency matter.
 import numpy as np
 
-long = explore.encode_image(digit["pixels"], mean=digit["mean"], std=digit["std"], num_steps=400)
+long = teaching.encode_image(digit["pixels"], mean=digit["mean"], std=digit["std"], num_steps=400)
 limit = np.sign(long["normalised"]) * np.minimum(np.abs(long["normalised"]) / 2, 1.0)
 for steps in (5, 10, 25, 50, 100, 200, 400):
-    error = np.abs(explore.poisson_average(long, steps) - limit).mean()
+    error = np.abs(teaching.poisson_average(long, steps) - limit).mean()
     print(f"{steps:4d} steps: mean |average − limit| = {error:.3f}")
 """),
         md("""
@@ -975,12 +974,12 @@ Which neurons of the first layer fire, and when, for one test digit? A raster: o
 (the most active ones), a mark per spike.
 """),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK, tables=[])
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK, tables=[])
 run = load_run(runs["quickstart"])
-image = nbs.example_input(run)
-raster = explore.record_spike_raster(run.model, image, layer=run.model.layer_names[0], max_neurons=40)
-fig = plots.raster_figure(raster)
-nbs.save_figure(fig, "w1_trained_raster", raster, OUTPUT_DIR)
+image = paper.example_input(run)
+raster = teaching.record_spike_raster(run.model, image, layer=run.model.layer_names[0], max_neurons=40)
+fig = viz.raster_figure(raster)
+paper.save_figure(fig, "w1_trained_raster", raster, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1021,13 +1020,13 @@ import pandas as pd
 import plotly.express as px
 import torch
 
-from bntt_core import build_model, data, eval_logits, explore, plots, train_step, training
-from bntt_core import notebook_support as nbs
+from bntt_core import build_model, data, eval_logits, paper, teaching, train_step, viz
+from bntt_core.runs import training
 """),
         parameters("""
 RUN_DIRS = {}           # this notebook trains its own network
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 EPOCHS = 2              # about a minute per epoch on a 2-core laptop
 NUM_STEPS = 6           # T
 WIDTH = 0.25            # channel multiplier of VGG5 (1.0 is 64, 128, 128 channels)
@@ -1042,8 +1041,8 @@ if QUICK:  # CI: a few hundred digits and one epoch, seconds instead of minutes
 """),
         md("## 1. The spike function and its surrogates"),
         code("""
-fig = plots.surrogate_figure(threshold=1.0)
-nbs.save_figure(fig, "w2_surrogates", explore.surrogate_shapes(threshold=1.0), OUTPUT_DIR)
+fig = viz.surrogate_figure(threshold=1.0)
+paper.save_figure(fig, "w2_surrogates", teaching.surrogate_shapes(threshold=1.0), OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1108,8 +1107,8 @@ losses, accuracies = fit(model, EPOCHS)
 """),
         code("""
 loss_curve = pd.DataFrame({"batch": range(1, len(losses) + 1), "loss": losses})
-fig = px.line(loss_curve, x="batch", y="loss", title="Training loss per batch", template=plots.TEMPLATE)
-nbs.save_figure(fig, "w2_training_loss", loss_curve, OUTPUT_DIR)
+fig = px.line(loss_curve, x="batch", y="loss", title="Training loss per batch", template=viz.TEMPLATE)
+paper.save_figure(fig, "w2_training_loss", loss_curve, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1118,8 +1117,8 @@ how many steps does the network need?
 """),
         code("""
 by_step = pd.DataFrame({"t": range(1, NUM_STEPS + 1), "accuracy": accuracies[-1]})
-fig = plots.accuracy_by_step_figure({"BNTT (this notebook)": by_step})
-nbs.save_figure(fig, "w2_accuracy_by_step", by_step, OUTPUT_DIR)
+fig = viz.accuracy_by_step_figure({"BNTT (this notebook)": by_step})
+paper.save_figure(fig, "w2_accuracy_by_step", by_step, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1186,13 +1185,12 @@ You will see the mismatch on synthetic data, then train three small networks —
 standard BN (`norm="bn"`, the paper's), BNTT — and look at what BNTT's γ learnt.
 """),
         code("""
-from bntt_core import explore, plots
-from bntt_core import notebook_support as nbs
+from bntt_core import paper, teaching, viz
 """),
         parameters("""
 RUN_DIRS = {}          # this notebook trains its own networks (see WORKSHOP_RUNS below)
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 NUM_STEPS = 8          # T of the three small networks
 EPOCHS = 1
 TRAIN_IMAGES = 4000    # of the 8,000 mnist10k training digits (all 2,000 test digits are used)
@@ -1205,9 +1203,9 @@ The input's mean rises and falls over 10 steps. Both layers are fitted on such b
 mode, then normalise a fresh batch with their stored statistics, as at inference.
 """),
         code("""
-demo = explore.bn_vs_bntt_demo(num_steps=10, drift="rise_then_fall")
-fig = plots.bn_vs_bntt_figure(demo)
-nbs.save_figure(fig, "w3_bn_vs_bntt_demo", demo, OUTPUT_DIR)
+demo = teaching.bn_vs_bntt_demo(num_steps=10, drift="rise_then_fall")
+fig = viz.bn_vs_bntt_figure(demo)
+paper.save_figure(fig, "w3_bn_vs_bntt_demo", demo, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1221,7 +1219,7 @@ mean 0 / std 1, and why exactly there?
 # (mean_t − stored mean)/stored std: most at the first and last steps of a rising input, where the
 # step's mean is furthest from it; its std is below 1 early and above 1 late, as the spread grows.
 # BNTT subtracts each step's own mean and stays centred.
-rising = explore.bn_vs_bntt_demo(num_steps=10, drift="rising", spread_growth=2.0)
+rising = teaching.bn_vs_bntt_demo(num_steps=10, drift="rising", spread_growth=2.0)
 rising[["t", "input_mean", "bn_running_mean", "bn_output_mean", "bntt_output_mean", "bn_output_std", "bntt_output_std"]].round(3)
 """),
         md("""
@@ -1232,15 +1230,15 @@ normalisation. Each is a full run directory (trained with the package's trainer 
 under the output folder so re-running the notebook does not retrain.
 """),
         code("""
-WORKSHOP_RUNS = nbs.workshop_runs(["none", "bn", "bntt"], quick=QUICK, num_steps=NUM_STEPS, epochs=EPOCHS,
+WORKSHOP_RUNS = paper.workshop_runs(["none", "bn", "bntt"], quick=QUICK, num_steps=NUM_STEPS, epochs=EPOCHS,
                                   train_images=TRAIN_IMAGES)
-summary = nbs.accuracy_summary(WORKSHOP_RUNS)
+summary = paper.accuracy_summary(WORKSHOP_RUNS)
 summary
 """),
         code("""
-by_step = nbs.tables(WORKSHOP_RUNS, "accuracy_by_step")
-fig = plots.accuracy_by_step_figure(by_step)
-nbs.save_figure(fig, "w3_accuracy_by_step", by_step, OUTPUT_DIR)
+by_step = paper.tables(WORKSHOP_RUNS, "accuracy_by_step")
+fig = viz.accuracy_by_step_figure(by_step)
+paper.save_figure(fig, "w3_accuracy_by_step", by_step, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1249,9 +1247,9 @@ fig
 Every BNTT layer has one γ per channel **and per step**. Their mean over channels, per layer and step:
 """),
         code("""
-gamma_mean = nbs.table(WORKSHOP_RUNS, "bntt", "gamma_mean")
-fig = plots.gamma_mean_figure(gamma_mean, threshold=THRESHOLD)
-nbs.save_figure(fig, "w3_gamma_mean", gamma_mean, OUTPUT_DIR)
+gamma_mean = paper.table(WORKSHOP_RUNS, "bntt", "gamma_mean")
+fig = viz.gamma_mean_figure(gamma_mean, threshold=THRESHOLD)
+paper.save_figure(fig, "w3_gamma_mean", gamma_mean, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1259,11 +1257,11 @@ And the BN network's problem in its own data: the input of its norm layer over t
 running mean it stores (the paper's Fig 3, in miniature):
 """),
         code("""
-bn_input = nbs.table(WORKSHOP_RUNS, "bn", "bn_input")
-bn_input_hist = nbs.table(WORKSHOP_RUNS, "bn", "bn_input_hist")
-layer = nbs.default_bn_layer(bn_input)
-fig = plots.bn_input_figure(bn_input, bn_input_hist, layer, steps=None)
-nbs.save_figure(fig, "w3_bn_input", bn_input[bn_input["layer"] == layer], OUTPUT_DIR)
+bn_input = paper.table(WORKSHOP_RUNS, "bn", "bn_input")
+bn_input_hist = paper.table(WORKSHOP_RUNS, "bn", "bn_input_hist")
+layer = paper.default_bn_layer(bn_input)
+fig = viz.bn_input_figure(bn_input, bn_input_hist, layer, steps=None)
+paper.save_figure(fig, "w3_bn_input", bn_input[bn_input["layer"] == layer], OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1272,7 +1270,7 @@ Which BNTT layer's mean γ peaks latest, and does any layer's γ fall at the las
 paper (Fig 4/6: deeper layers peak later, γ falls towards zero at the end).
 """),
         solution("""
-peaks = nbs.verdict_gamma(gamma_mean)
+peaks = paper.verdict_gamma(gamma_mean)
 peaks
 """),
         md("""
@@ -1281,7 +1279,7 @@ Rank the three networks by test accuracy. Does BNTT > BN > none hold at this siz
 time? Re-run with `NUM_STEPS = 4` or `EPOCHS = 2` (parameters cell) and see whether the order changes.
 """),
         solution("""
-nbs.verdict_accuracy(summary, order=["bntt", "bn", "none"])
+paper.verdict_accuracy(summary, order=["bntt", "bn", "none"])
 """),
     ]
     return cells, ["w3_bn_vs_bntt_demo", "w3_accuracy_by_step", "w3_gamma_mean", "w3_bn_input"]
@@ -1302,24 +1300,24 @@ Two payoffs of BNTT that the paper highlights:
 You will compute an exit step by hand, trade accuracy for latency, and attack a network yourself.
 """),
         code("""
-from bntt_core import notebook_support as nbs
-from bntt_core import plots, robustness
+from bntt_core import paper, viz
+from bntt_core.analysis import robustness
 from bntt_core.runs import load_run
 """),
         parameters("""
-RUN_DIRS = {"bntt": nbs.SHIPPED["bntt"], "none": nbs.SHIPPED["none"], "ann": nbs.SHIPPED["ann"]}
+RUN_DIRS = {"bntt": paper.SHIPPED["bntt"], "none": paper.SHIPPED["none"], "ann": paper.SHIPPED["ann"]}
 QUICK = False
-OUTPUT_DIR = nbs.DEFAULT_OUTPUT_DIR
+OUTPUT_DIR = paper.DEFAULT_OUTPUT_DIR
 THRESHOLD = 0.1
 ATTACK_IMAGES = 200    # test images for your own FGSM attack in Exercise 3
 """),
         code("""
-runs = nbs.ensure_runs(RUN_DIRS, quick=QUICK,
+runs = paper.ensure_runs(RUN_DIRS, quick=QUICK,
                        tables=["gamma_mean", "accuracy_by_step", "early_exit", "noise", "fgsm", "early_exit_summary"])
-gamma_mean = nbs.table(runs, "bntt", "gamma_mean")
-accuracy_by_step = nbs.table(runs, "bntt", "accuracy_by_step")
-early_exit = nbs.table(runs, "bntt", "early_exit")
-exit_rules = nbs.table(runs, "bntt", "early_exit_summary")  # paper τ = 0.1 and τ chosen on validation
+gamma_mean = paper.table(runs, "bntt", "gamma_mean")
+accuracy_by_step = paper.table(runs, "bntt", "accuracy_by_step")
+early_exit = paper.table(runs, "bntt", "early_exit")
+exit_rules = paper.table(runs, "bntt", "early_exit_summary")  # paper τ = 0.1 and τ chosen on validation
 """),
         md("""
 ## 1. The exit rule
@@ -1328,27 +1326,27 @@ For threshold τ: the exit step is the smallest t such that, for **every** layer
 step, the layer's mean γ is below τ. The figure shades the steps that are skipped.
 """),
         code("""
-fig = plots.gamma_mean_figure(gamma_mean, threshold=THRESHOLD)
-nbs.save_figure(fig, "w4_gamma_mean", gamma_mean, OUTPUT_DIR)
+fig = viz.gamma_mean_figure(gamma_mean, threshold=THRESHOLD)
+paper.save_figure(fig, "w4_gamma_mean", gamma_mean, OUTPUT_DIR)
 fig
 """),
         md("""
 ### Exercise 1
 Compute the exit step for τ = THRESHOLD **by hand** from `gamma_mean` (columns layer, t, mean_gamma)
-with pandas, and check it against `plots.exit_step_from_gamma_mean`.
+with pandas, and check it against `viz.exit_step_from_gamma_mean`.
 """),
         solution("""
 largest = gamma_mean.groupby("t")["mean_gamma"].max().sort_index()      # max over layers, per step
 above = largest[largest >= THRESHOLD]                                    # steps where some layer is still ≥ τ
 by_hand = int(above.index.max()) if len(above) else 1                    # exit after the last such step
-print("by hand:", by_hand, "| bntt_core:", plots.exit_step_from_gamma_mean(gamma_mean, THRESHOLD))
+print("by hand:", by_hand, "| bntt_core:", viz.exit_step_from_gamma_mean(gamma_mean, THRESHOLD))
 """),
         md("""
 ## 2. Trading accuracy for latency
 """),
         code("""
-fig = plots.early_exit_figure(early_exit, threshold=THRESHOLD, summary=exit_rules)
-nbs.save_figure(fig, "w4_early_exit", early_exit, OUTPUT_DIR)
+fig = viz.early_exit_figure(early_exit, threshold=THRESHOLD, summary=exit_rules)
+paper.save_figure(fig, "w4_early_exit", early_exit, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1357,7 +1355,7 @@ Find the threshold that saves the most steps while losing **less than one percen
 accuracy. Does this network save ≥ 20% of its steps at that cost, as the paper's does?
 """),
         solution("""
-summary = nbs.verdict_early_exit(gamma_mean, accuracy_by_step, early_exit, THRESHOLD, max_drop_points=1.0)
+summary = paper.verdict_early_exit(gamma_mean, accuracy_by_step, early_exit, THRESHOLD, max_drop_points=1.0)
 """),
         md("""
 ### Choosing τ honestly
@@ -1368,13 +1366,13 @@ network simply cut off at the same steps — the baseline the γ rule has to bea
 predate the slice: their validation τ is reported as unavailable, with the reason.)
 """),
         code("""
-from bntt_core.early_exit import describe_exit_rules, exit_comparison
+from bntt_core.analysis.early_exit import describe_exit_rules, exit_comparison
 
-baseline = {nbs.label("none"): nbs.table(runs, "none", "accuracy_by_step")}
-comparison = exit_comparison(nbs.label("bntt"), exit_rules, baseline)
+baseline = {paper.label("none"): paper.table(runs, "none", "accuracy_by_step")}
+comparison = exit_comparison(paper.label("bntt"), exit_rules, baseline)
 print("\\n".join(describe_exit_rules(comparison)))
-fig = plots.early_exit_comparison_figure({nbs.label("bntt"): accuracy_by_step, **baseline}, comparison)
-nbs.save_figure(fig, "w4_exit_rules", comparison, OUTPUT_DIR)
+fig = viz.early_exit_comparison_figure({paper.label("bntt"): accuracy_by_step, **baseline}, comparison)
+paper.save_figure(fig, "w4_exit_rules", comparison, OUTPUT_DIR)
 fig
 """),
         md("""
@@ -1386,15 +1384,15 @@ gradient comes from backpropagation through time with the surrogate, straight th
 encoder — the paper's "SNN-crafted" attack).
 """),
         code("""
-noise = nbs.tables(runs, "noise")
-fgsm = nbs.tables(runs, "fgsm")
-fig_noise = plots.robustness_figure(noise, kind="noise")
-nbs.save_figure(fig_noise, "w4_noise", noise, OUTPUT_DIR)
+noise = paper.tables(runs, "noise")
+fgsm = paper.tables(runs, "fgsm")
+fig_noise = viz.robustness_figure(noise, kind="noise")
+paper.save_figure(fig_noise, "w4_noise", noise, OUTPUT_DIR)
 fig_noise
 """),
         code("""
-fig_fgsm = plots.robustness_figure(fgsm, kind="fgsm")
-nbs.save_figure(fig_fgsm, "w4_fgsm", fgsm, OUTPUT_DIR)
+fig_fgsm = viz.robustness_figure(fgsm, kind="fgsm")
+paper.save_figure(fig_fgsm, "w4_fgsm", fgsm, OUTPUT_DIR)
 fig_fgsm
 """),
         md("""
@@ -1406,7 +1404,7 @@ Which hurts more?
 """),
         solution("""
 bntt_run, none_run = load_run(runs["bntt"]), load_run(runs["none"])
-pixels, labels = nbs.test_pixels(bntt_run, ATTACK_IMAGES)
+pixels, labels = paper.test_pixels(bntt_run, ATTACK_IMAGES)
 stats = dict(mean=bntt_run.info.mean, std=bntt_run.info.std)
 epsilons = [0.0, 0.05, 0.1, 0.2]
 own = robustness.fgsm_accuracy(bntt_run.model, pixels, labels, epsilons, **stats)

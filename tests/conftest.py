@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
 Dashboard fixtures (tests/test_dashboard.py, tests/test_dashboard_e2e.py): `dashboard_run_root` is a
-session-scoped folder of tiny real runs, trained with `bntt_core.training.train` on a subset of the
+session-scoped folder of tiny real runs, trained with `bntt_core.runs.training.train` on a subset of the
 embedded mnist10k (T = 4, one epoch) and analysed with `bntt_core.analysis.analyze_run(quick=True)`:
 a BNTT VGG5, a standard-BN MLP and the ANN MLP, plus a broken run (unreadable config.json) and a
 foreign folder (a config.json of another program), which the dashboard must report and survive.
@@ -39,7 +39,7 @@ DASHBOARD_FOREIGN_RUN = "foreign-run"
 def build_dashboard_runs(root: Path) -> dict[str, Path]:
     """Train and analyse the tiny runs under `root`; add a broken and a foreign run folder."""
     from bntt_core.analysis import analyze_run
-    from bntt_core.training import TrainConfig, train
+    from bntt_core.runs.training import TrainConfig, train
 
     paths = {}
     for name, settings in DASHBOARD_RUNS.items():
@@ -101,8 +101,7 @@ TINY_TRAINING = dict(arch="mlp", dataset="mnist10k", width=0.05, num_steps=2, ep
 
 def interrupted_run(tmp_path: Path, monkeypatch) -> Path:
     """A tiny run stopped (as if killed) inside its second epoch: checkpoint after epoch 1, no weights."""
-    from bntt_core import training
-    from bntt_core.runs import CHECKPOINT_FILE
+    from bntt_core.runs import CHECKPOINT_FILE, training
 
     real_step = training.train_step
     calls = {"n": 0}

@@ -17,11 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core import _cpu_kernels, build_model, plots
-from bntt_core.energy import E_AC_PJ, E_MAC_PJ, ann_energy_table, snn_energy_table
-from bntt_core.models import neurons_per_image
-from bntt_core.norms import BNTT, SharedBN, StepBN
-from bntt_core.recording import (
+from bntt_core import build_model, viz
+from bntt_core.analysis.energy import E_AC_PJ, E_MAC_PJ, ann_energy_table, snn_energy_table
+from bntt_core.analysis.recording import (
     HIST_MAX_STEPS,
     HIST_SUBSAMPLE,
     MAX_BATCH,
@@ -31,8 +29,11 @@ from bntt_core.recording import (
     histogram_steps,
     record,
 )
-from bntt_core.step import eval_logits
-from bntt_core.tables import TABLES
+from bntt_core.analysis.tables import TABLES
+from bntt_core.nn.kernels import cpu as _cpu_kernels
+from bntt_core.nn.models import neurons_per_image
+from bntt_core.nn.norms import BNTT, SharedBN, StepBN
+from bntt_core.nn.step import eval_logits
 
 
 # ------------------------------------------------------------------ a per-step reference of the SPEC
@@ -133,7 +134,7 @@ def test_recording_matches_the_per_step_reference(norm):
 
 def test_recording_in_bf16_channels_last_matches_the_raw_monitor_tensors():
     """The engine's bf16 CPU path hands over channels_last maps: counts and statistics must not care."""
-    from bntt_core.step import autocast
+    from bntt_core.nn.step import autocast
 
     torch.manual_seed(0)
     model = build_model("vgg5", num_classes=4, in_channels=3, image_size=8, num_steps=5, width=0.25).eval()
@@ -157,7 +158,7 @@ def test_recording_in_bf16_channels_last_matches_the_raw_monitor_tensors():
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 def test_spike_counts_in_every_layout_are_exact(dtype):
-    from bntt_core.recording import _spike_counts
+    from bntt_core.analysis.recording import _spike_counts
 
     spikes = (torch.rand(3, 4, 300, 5, 6, generator=torch.Generator().manual_seed(0)) < 0.9).to(dtype)  # C > 256
     expected = spikes.double().sum(dim=(1, 2))  # [T, H, W]
@@ -201,7 +202,7 @@ def test_long_sequences_get_histograms_at_evenly_spaced_steps():
         assert len(rows) == steps and rows["mean"].notna().all()  # mean/std at every step, as before
         assert rows["hist_below"].notna().sum() == HIST_MAX_STEPS  # blank where no histogram was taken
     figure_steps = sorted(hist["t"].unique())[::40]
-    assert plots.bn_input_figure(stats, hist, "fc1", steps=figure_steps).data  # the figure reads what is there
+    assert viz.bn_input_figure(stats, hist, "fc1", steps=figure_steps).data  # the figure reads what is there
 
 
 def test_bn_input_running_mean_only_for_standard_bn():
@@ -220,7 +221,7 @@ def test_bn_input_running_mean_only_for_standard_bn():
 
 def test_accuracy_at_T_equals_evaluation_with_the_same_seed():
     from bntt_core.data import DataInfo, ImageSet, normalize
-    from bntt_core.training import accuracy_by_step
+    from bntt_core.runs.training import accuracy_by_step
 
     torch.manual_seed(0)
     model = build_model("vgg5", num_classes=4, in_channels=1, image_size=8, num_steps=4, width=0.125).eval()
@@ -299,7 +300,7 @@ RUNS = {
 def analysed(tmp_path_factory):
     """Three tiny trained runs, each analysed with quick=True (96 test images: the whole test subset)."""
     from bntt_core.analysis import analyze_run
-    from bntt_core.training import TrainConfig, train
+    from bntt_core.runs.training import TrainConfig, train
 
     root = tmp_path_factory.mktemp("analysis_runs")
     results = {}
@@ -331,7 +332,7 @@ def test_every_table_is_written_with_its_columns_and_meta(analysed):
 
 
 def test_accuracy_at_T_equals_the_runs_evaluation(analysed):
-    from bntt_core.training import evaluate_run
+    from bntt_core.runs.training import evaluate_run
 
     for name, (path, tables, _) in analysed.items():
         config = json.loads((path / "config.json").read_text())

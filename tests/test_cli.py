@@ -18,8 +18,8 @@ import pytest
 import torch
 from conftest import interrupted_run, run_cli
 
-from bntt_core import cli, training
-from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE
+from bntt_core import cli
+from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, training
 
 PROJECT = Path(__file__).resolve().parent.parent
 TINY_FLAGS = ["--arch", "mlp", "--width", "0.05", "--epochs", "2", "--batch-size", "64", "--lr", "0.1",

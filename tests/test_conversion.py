@@ -12,7 +12,7 @@ import torch
 
 from bntt_core import build_model, poisson_encode, train_step
 from bntt_core.conversion import convert_model, convert_run, fold_batchnorm, input_bound
-from bntt_core.step import eval_logits
+from bntt_core.nn.step import eval_logits
 
 SIZE, CLASSES = 8, 6
 
@@ -127,7 +127,7 @@ def test_bad_input(vgg5_ann):
 
 @pytest.fixture(scope="module")
 def ann_run(tmp_path_factory):
-    from bntt_core.training import TrainConfig, train
+    from bntt_core.runs.training import TrainConfig, train
 
     root = tmp_path_factory.mktemp("conversion_runs")
     config = TrainConfig.from_dict(dict(dataset="mnist10k", arch="mlp", width=0.125, spiking=False, num_steps=4,
@@ -141,7 +141,7 @@ def ann_run(tmp_path_factory):
 def test_convert_run_writes_a_run_that_loads_evaluates_and_analyses(ann_run):
     from bntt_core.analysis import analyze_run, read_analysis
     from bntt_core.runs import load_run
-    from bntt_core.training import evaluate_run
+    from bntt_core.runs.training import evaluate_run
 
     out = ann_run / "converted"
     messages = []
@@ -163,7 +163,7 @@ def test_convert_run_writes_a_run_that_loads_evaluates_and_analyses(ann_run):
 
 
 def test_convert_run_refuses_spiking_runs_and_used_folders(ann_run, tmp_path):
-    from bntt_core.training import TrainConfig, train
+    from bntt_core.runs.training import TrainConfig, train
 
     snn_config = TrainConfig.from_dict(dict(dataset="mnist10k", arch="mlp", width=0.125, num_steps=2, epochs=1,
                                             batch_size=64, max_train_images=64, max_test_images=32,

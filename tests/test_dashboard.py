@@ -50,13 +50,13 @@ def test_paths_inside_the_roots_are_accepted_and_escapes_refused(tmp_path: Path)
         state.check_inside_roots(root / "a", ())
 
 
-# ------------------------------------------------------------ bntt_core.explore (the views' numbers)
+# ------------------------------------------------------------ bntt_core.teaching (the views' numbers)
 def test_lif_trace_follows_the_charge_fire_reset_equations() -> None:
-    from bntt_core import explore
+    from bntt_core import teaching
 
-    current = explore.input_current("noisy", num_steps=50, amplitude=0.4, noise_std=0.3, seed=1)
+    current = teaching.input_current("noisy", num_steps=50, amplitude=0.4, noise_std=0.3, seed=1)
     for reset in ("soft", "hard"):
-        trace = explore.lif_trace(current, leak=0.9, threshold=1.0, reset=reset)
+        trace = teaching.lif_trace(current, leak=0.9, threshold=1.0, reset=reset)
         membrane = 0.0
         for row in trace.itertuples():
             membrane = 0.9 * membrane + row.current
@@ -69,7 +69,7 @@ def test_lif_trace_follows_the_charge_fire_reset_equations() -> None:
 def test_early_exit_summary_matches_the_rule_and_the_tables() -> None:
     import pandas as pd
 
-    from bntt_core import explore
+    from bntt_core import teaching
 
     gamma_mean = pd.DataFrame({"layer": ["conv1"] * 4 + ["conv2"] * 4, "t": [1, 2, 3, 4] * 2,
                                "mean_gamma": [1.0, 0.5, 0.05, 0.01, 0.8, 0.3, 0.2, 0.02]})
@@ -77,11 +77,11 @@ def test_early_exit_summary_matches_the_rule_and_the_tables() -> None:
     spikes = pd.DataFrame({"layer": ["conv1"] * 4, "t": [1, 2, 3, 4], "spikes_per_neuron": [1.0, 1.0, 1.0, 1.0]})
     energy = pd.DataFrame({"layer": ["conv1", "classifier"], "synops": [1, 1], "macs": [0, 0],
                            "energy_pj": [100.0, 10.0]})
-    summary = explore.early_exit_summary(gamma_mean, by_step, 0.25, spike_activity=spikes, energy=energy)
+    summary = teaching.early_exit_summary(gamma_mean, by_step, 0.25, spike_activity=spikes, energy=energy)
     assert summary["exit_step"] == 2  # after t = 2 every layer's mean γ is below 0.25
     assert summary["accuracy"] == 0.5 and summary["full_accuracy"] == 0.72 and summary["steps_saved"] == 2
     assert summary["energy_saved_pj"] == pytest.approx(100.0 * 0.5 + 10.0 * 0.5)
-    assert explore.early_exit_summary(gamma_mean, by_step, 0.001)["exit_step"] == 4
+    assert teaching.early_exit_summary(gamma_mean, by_step, 0.001)["exit_step"] == 4
 
 
 def test_bn_vs_bntt_demo_standard_bn_drifts_at_inference_and_bntt_does_not() -> None:
@@ -89,9 +89,9 @@ def test_bn_vs_bntt_demo_standard_bn_drifts_at_inference_and_bntt_does_not() -> 
     mean, so in eval mode its output mean follows the input's drift over t; BNTT's stays near 0."""
     import numpy as np
 
-    from bntt_core import explore
+    from bntt_core import teaching
 
-    demo = explore.bn_vs_bntt_demo(num_steps=10, drift="rise_then_fall")
+    demo = teaching.bn_vs_bntt_demo(num_steps=10, drift="rise_then_fall")
     assert demo["bn_running_mean"].nunique() == 1  # one stored mean for every step
     assert np.ptp(demo["bntt_running_mean"]) > 2.0  # BNTT stores one per step, following the drift
     bn_out, bntt_out = demo["bn_output_mean"], demo["bntt_output_mean"]
@@ -102,7 +102,7 @@ def test_bn_vs_bntt_demo_standard_bn_drifts_at_inference_and_bntt_does_not() -> 
 
     # StepBN, not the joint-statistics SharedBN: its running mean is updated at every step in step
     # order, so later steps weigh more; on a rising input it lies above the plain average of the steps
-    rising = explore.bn_vs_bntt_demo(num_steps=10, drift="rising")
+    rising = teaching.bn_vs_bntt_demo(num_steps=10, drift="rising")
     assert float(rising["bn_running_mean"].iloc[0]) > float(rising["input_mean"].mean()) + 0.15
 
 
@@ -390,8 +390,8 @@ def test_compare_view_every_tab(dashboard_env: Path) -> None:
 def test_runs_view_computes_missing_analysis(tmp_path: Path, monkeypatch) -> None:
     from conftest import DASHBOARD_TINY_TRAINING
 
-    from bntt_core.tables import TABLES
-    from bntt_core.training import TrainConfig, train
+    from bntt_core.analysis.tables import TABLES
+    from bntt_core.runs.training import TrainConfig, train
 
     config = TrainConfig.from_dict({**DASHBOARD_TINY_TRAINING, "arch": "mlp", "width": 0.125, "norm": "bntt"})
     train(config, tmp_path / "fresh", progress="none")

@@ -23,7 +23,7 @@ from conftest import APP, APPTEST_TIMEOUT_S, assert_clean, metric_value, open_vi
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
-from bntt_core.gamma_history import GAMMA_HISTORY_FILE  # noqa: E402
+from bntt_core.analysis.gamma_history import GAMMA_HISTORY_FILE  # noqa: E402
 from dashboard import state  # noqa: E402
 
 HEATMAP_CHART = "gamma_heatmap-chart"

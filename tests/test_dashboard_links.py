@@ -19,7 +19,7 @@ import pytest
 from conftest import APP, APPTEST_TIMEOUT_S, assert_clean, metric_value
 from streamlit.testing.v1 import AppTest
 
-from bntt_core import early_exit
+from bntt_core.analysis import early_exit
 from dashboard import state  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""The standard metrics (NeuroBench; bntt_core.standard_metrics) in the dashboard, with Streamlit's AppTest:
+"""The standard metrics (NeuroBench; bntt_core.analysis.standard_metrics) in the dashboard, with Streamlit's AppTest:
 the Runs view shows each run's, the Compare view compares the chosen runs on them, and a run analysed
 before the table existed gets a clear note in both instead of a failure.
 

@@ -20,7 +20,7 @@ import pytest
 from conftest import APP, APPTEST_TIMEOUT_S
 from streamlit.testing.v1 import AppTest
 
-from bntt_core import live_training as lt  # noqa: E402
+from bntt_core.runs import live as lt  # noqa: E402
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_a_running_job_is_shown_from_its_record_and_can_be_stopped(root: Path) -
 def test_a_finished_job_links_to_the_runs_view_which_lists_it(root: Path) -> None:
     from conftest import TINY_TRAINING
 
-    from bntt_core.training import TrainConfig, train
+    from bntt_core.runs.training import TrainConfig, train
 
     train(TrainConfig.from_dict({**TINY_TRAINING, "threads": 1}), root / "done", progress="none")
     gamma_history(2).to_csv(root / "done" / lt.GAMMA_HISTORY_FILE, index=False)

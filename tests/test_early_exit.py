@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bntt_core import build_model
-from bntt_core.early_exit import (
+from bntt_core.analysis.early_exit import (
     dynamic_exit_curve,
     dynamic_exit_steps,
     early_exit_curve,
@@ -21,8 +21,8 @@ from bntt_core.early_exit import (
     gamma_table,
     threshold_grid,
 )
-from bntt_core.recording import record
-from bntt_core.step import eval_logits
+from bntt_core.analysis.recording import record
+from bntt_core.nn.step import eval_logits
 
 # two layers, T = 6; max over layers per step: 1.0, 0.8, 0.6, 0.4, 0.15, 0.02
 GAMMA_A = [1.0, 0.8, 0.5, 0.2, 0.05, 0.01]

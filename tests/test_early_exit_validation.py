@@ -21,11 +21,25 @@ import pytest
 import torch
 from conftest import run_cli
 
-from bntt_core import early_exit, plots, training
-from bntt_core.analysis import analysis_status, analyze_run, read_analysis, validation_accuracy_by_step
+from bntt_core import viz
+from bntt_core.analysis import (
+    analysis_status,
+    analyze_run,
+    early_exit,
+    read_analysis,
+    validation_accuracy_by_step,
+)
 from bntt_core.data import ImageSet
-from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, load_run, read_meta, read_table
-from bntt_core.training import ConfigError, TrainConfig
+from bntt_core.runs import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    load_run,
+    read_meta,
+    read_table,
+    training,
+)
+from bntt_core.runs.training import ConfigError, TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(arch="mlp", dataset="mnist10k", width=0.05, num_steps=4, epochs=1, batch_size=64, lr=0.1,
@@ -321,7 +335,7 @@ def test_an_old_run_loads_without_the_summary_and_gets_b_as_unavailable(analysed
 def test_the_comparison_figure_marks_both_rules_and_the_truncation_baseline(analysed):
     bntt, none = read_analysis(analysed / "bntt"), read_analysis(analysed / "none")
     comparison = early_exit.exit_comparison("bntt", bntt["early_exit_summary"], {"none": none["accuracy_by_step"]})
-    fig = plots.early_exit_comparison_figure({"bntt": bntt["accuracy_by_step"], "none": none["accuracy_by_step"]},
+    fig = viz.early_exit_comparison_figure({"bntt": bntt["accuracy_by_step"], "none": none["accuracy_by_step"]},
                                              comparison)
     summary = early_exit.summary_table(bntt["early_exit_summary"]).set_index("rule")
     assert fig.layout.meta["steps"] == {rule: int(summary.loc[rule, "exit_step"]) for rule in ("paper", "validation")}
@@ -336,17 +350,17 @@ def test_the_figures_name_an_unavailable_validation_tau():
     test = [0.5, 0.7, 0.85, 0.88, 0.885, 0.89]
     old = early_exit.exit_summary(GAMMA_MEAN, test, None, validation_unavailable="trained before the slice")
     curve = early_exit.early_exit_curve(np.ones((6, 4), dtype=bool), GAMMA_MEAN)
-    fig7 = plots.early_exit_figure(curve, threshold=0.2, summary=old)
+    fig7 = viz.early_exit_figure(curve, threshold=0.2, summary=old)
     assert fig7.layout.meta["marks"] == ["paper"]
     assert any("unavailable (trained before the slice)" in a.text for a in fig7.layout.annotations)
     by_step = pd.DataFrame({"t": range(1, 7), "accuracy": test})
-    fig = plots.early_exit_comparison_figure({"bntt": by_step}, old)
+    fig = viz.early_exit_comparison_figure({"bntt": by_step}, old)
     assert fig.layout.meta["steps"] == {"paper": 4}
     assert any("unavailable" in a.text and "trained before the slice" in a.text for a in fig.layout.annotations)
     full = early_exit.exit_summary(GAMMA_MEAN, test, [0.40, 0.60, 0.875, 0.88, 0.884, 0.885])
-    assert plots.early_exit_figure(curve, summary=full).layout.meta["marks"] == ["paper", "validation"]
+    assert viz.early_exit_figure(curve, summary=full).layout.meta["marks"] == ["paper", "validation"]
     with pytest.raises(ValueError, match="missing required columns"):
-        plots.early_exit_comparison_figure({"bntt": by_step}, old.drop(columns=["rule"]))
+        viz.early_exit_comparison_figure({"bntt": by_step}, old.drop(columns=["rule"]))
 
 
 # ------------------------------------------------------------------------------------ dashboard

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bntt_core import BNTT, LIF, build_model, direct_encode, poisson_encode
-from bntt_core.surrogate import atan, fast_sigmoid, triangle
+from bntt_core.nn.surrogate import atan, fast_sigmoid, triangle
 
 # ---------------------------------------------------------------------------------------------
 # BNTT against T separate nn.BatchNorm modules without bias
@@ -191,7 +191,7 @@ def test_triangle_at_half_threshold_is_the_official_formula(dtype):
 def test_compiled_triangle_with_its_one_over_theta_equals_the_eager_bits(threshold, monkeypatch):
     """slope_of (C) runs triangle()'s operations in its order, /θ included: fp32 σ', spikes, membrane and
     gradient equal the eager scan's bit for bit at any θ (tests/test_speed_paths.py checks θ = 1)."""
-    from bntt_core import _cpu_kernels
+    from bntt_core.nn.kernels import cpu as _cpu_kernels
 
     if not _cpu_kernels.available():
         pytest.skip("no C compiler: the eager path is all there is")
@@ -455,7 +455,7 @@ def _copy(model):
 
 
 def test_shared_bn_training_uses_joint_statistics():
-    from bntt_core.norms import SharedBN, TimeLN
+    from bntt_core.nn.norms import SharedBN, TimeLN
 
     x = torch.randn(5, 4, 3, 2, 2) + torch.arange(5.0).view(5, 1, 1, 1, 1)  # the mean drifts with t
     shared, reference = SharedBN(3), nn.BatchNorm2d(3, eps=1e-4, momentum=0.1)

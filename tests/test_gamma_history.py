@@ -1,4 +1,4 @@
-"""γ through training (bntt_core/gamma_history.py and the table `bntt train` writes)."""
+"""γ through training (bntt_core/analysis/gamma_history.py and the table `bntt train` writes)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import TINY_TRAINING
 
-from bntt_core import early_exit, gamma_history
-from bntt_core.models import ModelSpec, model_from_spec
+from bntt_core.analysis import early_exit, gamma_history
+from bntt_core.nn.models import ModelSpec, model_from_spec
 from bntt_core.runs import load_run
-from bntt_core.training import TrainConfig, resume, train
+from bntt_core.runs.training import TrainConfig, resume, train
 
 BNTT_TINY = {**TINY_TRAINING, "norm": "bntt", "num_steps": 3, "epochs": 2}
 
@@ -88,7 +88,7 @@ def test_a_run_without_bntt_writes_no_history(tmp_path: Path) -> None:
 
 
 def test_a_resumed_run_keeps_one_row_per_epoch(tmp_path: Path, monkeypatch) -> None:
-    from bntt_core import training
+    from bntt_core.runs import training
 
     real_step = training.train_step
     calls = {"n": 0}

@@ -1,4 +1,4 @@
-"""The Triton LIF scan (bntt_core/_gpu_kernels.py) computes what the eager scan computes, bit for bit.
+"""The Triton LIF scan (bntt_core/nn/kernels/gpu.py) computes what the eager scan computes, bit for bit.
 
 Without a GPU (CI) the same kernels run through Triton's CPU interpreter (TRITON_INTERPRET=1), which
 executes the kernel's operations one by one in numpy: spikes, membrane, σ' and the gradient must equal
@@ -17,11 +17,12 @@ import itertools
 import pytest
 import torch
 
-from bntt_core import _gpu_kernels, build_model
-from bntt_core import neurons as neurons_module
-from bntt_core import norms as norms_module
-from bntt_core.neurons import LIF
-from bntt_core.surrogate import get_surrogate
+from bntt_core import build_model
+from bntt_core.nn import neurons as neurons_module
+from bntt_core.nn import norms as norms_module
+from bntt_core.nn.kernels import gpu as _gpu_kernels
+from bntt_core.nn.neurons import LIF
+from bntt_core.nn.surrogate import get_surrogate
 
 pytestmark = pytest.mark.skipif(not _gpu_kernels.available(), reason="Triton is not installed")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")

@@ -1,4 +1,4 @@
-"""The Train page's job manager (bntt_core/live_training.py), with real tiny trainings through the CLI in
+"""The Train page's job manager (bntt_core/runs/live.py), with real tiny trainings through the CLI in
 the background: a job trains and analyses its run, a second start while it runs is refused with one
 message, a stale record (its process gone) is settled and blocks nothing, Stop (SIGTERM during epoch 2)
 leaves a checkpoint that Resume finishes, and bad input gives one clear error each and writes nothing.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bntt_core import gamma_history
-from bntt_core import live_training as lt
+from bntt_core.analysis import gamma_history
 from bntt_core.runs import find_runs
+from bntt_core.runs import live as lt
 
 # tiny runs on the embedded mnist10k (as tests/conftest.py TINY_TRAINING): seconds, one thread
 TINY = dict(arch="mlp", width=0.05, batch_size=64, lr=0.1, max_train_images=256, max_test_images=100,

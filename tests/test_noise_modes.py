@@ -1,6 +1,6 @@
 """Noise modes (unclipped | clipped | shift) through the noise table: reading old tables (no `mode` column:
 clipped), the analysis writing one curve per mode, the figure, the Compare summary and the shipped runs.
-The noise itself (bntt_core.robustness) is tested in tests/test_robustness.py.
+The noise itself (bntt_core.analysis.robustness) is tested in tests/test_robustness.py.
 
     .venv/bin/python -m pytest tests/test_noise_modes.py -q
 """
@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bntt_core import build_model, explore, plots, runs
+from bntt_core import build_model, runs, teaching, viz
 from bntt_core.analysis import DEFAULT_NOISE_MODES, AnalysisData, analyze_model, check_noise_modes
-from bntt_core.tables import LEGACY_NOISE_MODE, common_noise_mode, noise_modes, noise_table
+from bntt_core.analysis.tables import LEGACY_NOISE_MODE, common_noise_mode, noise_modes, noise_table
 
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / "runs"
 OLD = pd.DataFrame({"sigma": [0.0, 0.1, 0.2], "accuracy": [0.9, 0.8, 0.6], "correct": [9, 8, 6], "n": [10] * 3})
@@ -61,12 +61,13 @@ def test_every_shipped_noise_table_reads_with_its_modes():
             assert noise_modes(table) == ["clipped"], name
             older[name] = table
     assert older, "no shipped table from before the modes left to check"
-    fig = plots.robustness_figure(older)
+    fig = viz.robustness_figure(older)
     assert "clipped to [0, 1]" in fig.layout.xaxis.title.text
 
 
 def test_check_noise_modes():
-    from bntt_core import cli, robustness, tables
+    from bntt_core import cli
+    from bntt_core.analysis import robustness, tables
 
     assert robustness.NOISE_MODES == tables.NOISE_MODE_ORDER == cli.NOISE_MODES  # copies kept free of torch imports
     assert DEFAULT_NOISE_MODES == ("unclipped", "clipped") == tuple(cli.DEFAULT_NOISE_MODES.split(","))
@@ -96,32 +97,32 @@ def test_the_analysis_writes_one_curve_per_mode():
 
 
 def test_the_figure_draws_one_line_style_per_mode():
-    fig = plots.robustness_figure({"BNTT": both_modes(), "BN": OLD})
+    fig = viz.robustness_figure({"BNTT": both_modes(), "BN": OLD})
     names = [trace.name for trace in fig.data]
     assert names == ["BNTT · unclipped", "BNTT · clipped", "BN · clipped"]
     assert [trace.line.dash for trace in fig.data] == ["solid", "dash", "dash"]
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color  # colour = run
     assert "line style = mode" in fig.layout.xaxis.title.text and "pixel units" in fig.layout.xaxis.title.text
-    only = plots.robustness_figure({"BNTT": both_modes(), "BN": OLD}, modes=["unclipped"])
+    only = viz.robustness_figure({"BNTT": both_modes(), "BN": OLD}, modes=["unclipped"])
     assert [trace.name for trace in only.data] == ["BNTT"]  # BN has no unclipped curve
     assert only.layout.xaxis.title.text == "Gaussian noise σ (pixel units, unclipped)"
-    shift = plots.robustness_figure({"BNTT": OLD.assign(mode="shift")})
+    shift = viz.robustness_figure({"BNTT": OLD.assign(mode="shift")})
     assert "brightness shift" in shift.layout.xaxis.title.text and "brightness shift" in shift.layout.title.text
     with pytest.raises(ValueError, match="holds the mode"):
-        plots.robustness_figure({"BN": OLD}, modes=["shift"])
+        viz.robustness_figure({"BN": OLD}, modes=["shift"])
     with pytest.raises(ValueError, match="several rows for the same mode, sigma"):
-        plots.robustness_figure({"BN": pd.concat([OLD, OLD])})  # an old table with a repeated σ
+        viz.robustness_figure({"BN": pd.concat([OLD, OLD])})  # an old table with a repeated σ
 
 
 def test_the_compare_summary_reads_one_mode_for_every_run():
     runs_data = {"BNTT": {"summary": {"norm": "bntt"}, "tables": {"noise": both_modes()}},
                  "BN": {"summary": {"norm": "bn"}, "tables": {"noise": both_modes()}}}
-    auc = explore.comparison_summary(runs_data)["noise_auc"].round(6).tolist()
+    auc = teaching.comparison_summary(runs_data)["noise_auc"].round(6).tolist()
     assert auc == [0.675, 0.675]  # unclipped: 0.8, 0.7, 0.5 → trapezoid mean
-    assert explore.comparison_summary(runs_data, noise_mode="clipped")["noise_auc"].round(6).tolist() == [0.775] * 2
+    assert teaching.comparison_summary(runs_data, noise_mode="clipped")["noise_auc"].round(6).tolist() == [0.775] * 2
     runs_data["BN"]["tables"]["noise"] = OLD  # an old table: the shared mode is clipped
-    assert explore.comparison_summary(runs_data)["noise_auc"].round(6).tolist() == [0.775] * 2
-    summary = explore.comparison_summary(runs_data, noise_mode="unclipped")
+    assert teaching.comparison_summary(runs_data)["noise_auc"].round(6).tolist() == [0.775] * 2
+    summary = teaching.comparison_summary(runs_data, noise_mode="unclipped")
     assert summary["noise_auc"].isna().tolist() == [False, True]  # BN has no unclipped curve
 
 
@@ -129,9 +130,9 @@ def test_one_image_noise_modes():
     models = {"mlp": (build_model("mlp", num_classes=3, in_channels=1, image_size=6, num_steps=2, width=0.05).eval(),
                       type("Info", (), {"mean": (0.5,), "std": (0.25,)})())}
     pixels = torch.full((1, 1, 6, 6), 0.9)
-    shifted = explore.perturbation_predictions(models, pixels, 0, sigma=0.3, epsilon=0.0, noise_mode="shift")
-    unclipped = explore.perturbation_predictions(models, pixels, 0, sigma=0.3, epsilon=0.0)
+    shifted = teaching.perturbation_predictions(models, pixels, 0, sigma=0.3, epsilon=0.0, noise_mode="shift")
+    unclipped = teaching.perturbation_predictions(models, pixels, 0, sigma=0.3, epsilon=0.0)
     assert set(shifted["predictions"].columns) >= {"noisy", "noisy_confidence"}
     assert not torch.equal(torch.as_tensor(shifted["noisy"]), torch.as_tensor(unclipped["noisy"]))
     with pytest.raises(ValueError, match="unknown noise mode"):
-        explore.perturbation_predictions(models, pixels, 0, sigma=0.3, epsilon=0.0, noise_mode="salt")
+        teaching.perturbation_predictions(models, pixels, 0, sigma=0.3, epsilon=0.0, noise_mode="salt")

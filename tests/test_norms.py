@@ -1,4 +1,4 @@
-"""The normalisation variants behind `norm=` (bntt_core/norms.py) against plain reference computations:
+"""The normalisation variants behind `norm=` (bntt_core/nn/norms.py) against plain reference computations:
 outputs, running statistics, γ (and TEBN's p_t) gradients, eval mode; [T, B, C] and [T, B, C, H, W].
 
     bn        StepBN    vs one nn.BatchNorm{1,2}d (γ only) called at every step in a Python loop
@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from bntt_core import runs
-from bntt_core.models import build_model
-from bntt_core.norms import (
+from bntt_core.nn.models import build_model
+from bntt_core.nn.norms import (
     BNTT,
     NORMS,
     ONE_STATISTIC_NORMS,
@@ -311,7 +311,7 @@ def test_models_build_every_norm_and_only_bntt_takes_the_fused_cpu_path(kind):
 # ------------------------------------------------------------------------------------------ run format
 def test_run_format_maps_the_old_bn_to_bn_joint(tmp_path):
     from bntt_core.data import DataInfo
-    from bntt_core.models import ModelSpec, model_from_spec
+    from bntt_core.nn.models import ModelSpec, model_from_spec
 
     info = DataInfo(name="mnist10k", in_channels=1, image_size=8, num_classes=4, mean=(0.13,), std=(0.31,),
                     class_names=("a", "b", "c", "d"), augment="crop", num_steps_hint=None, source="hand-made")
@@ -344,7 +344,7 @@ def test_run_format_maps_the_old_bn_to_bn_joint(tmp_path):
 
 def test_an_old_checkpoint_resumes_as_bn_joint(tmp_path):
     """A checkpoint without "run_format" was written when "bn" meant bn-joint (training._read_checkpoint)."""
-    from bntt_core import training
+    from bntt_core.runs import training
 
     path = tmp_path / runs.CHECKPOINT_FILE
     stored = training.TrainConfig(norm="bn").to_dict()

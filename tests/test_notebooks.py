@@ -119,9 +119,9 @@ def png_export_works():
     """Whether kaleido renders PNGs on this machine (then every saved figure must have one)."""
     import plotly.graph_objects as go
 
-    from bntt_core import plots
+    from bntt_core import viz
 
-    return plots.figure_to_png(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), interactive=True) is not None
+    return viz.figure_to_png(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), interactive=True) is not None
 
 
 @pytest.mark.slow

@@ -26,10 +26,18 @@ from conftest import TINY_TRAINING as TINY
 from conftest import interrupted_run, run_cli
 from PIL import Image
 
-from bntt_core import data, plots, runs, training
+from bntt_core import data, runs, viz
 from bntt_core.data import DataError
-from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, RUN_LOCK_FILE, WEIGHTS_FILE, RunLockedError
-from bntt_core.training import ResumeError, TrainConfig
+from bntt_core.runs import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    RUN_LOCK_FILE,
+    WEIGHTS_FILE,
+    RunLockedError,
+    run_dir,
+    training,
+)
+from bntt_core.runs.training import ResumeError, TrainConfig
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -241,8 +249,8 @@ def test_a_second_writer_in_the_same_process_is_refused_and_the_lock_goes_away(t
 
 
 def test_without_fcntl_the_lock_degrades_with_a_note(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(runs, "_fcntl", lambda: None)
-    monkeypatch.setattr(runs, "_NO_LOCK_NOTED", [])
+    monkeypatch.setattr(run_dir, "_fcntl", lambda: None)
+    monkeypatch.setattr(run_dir, "_NO_LOCK_NOTED", [])
     with caplog.at_level(logging.WARNING, logger="bntt_core.runs"):
         with runs.run_lock(tmp_path, "training"), runs.run_lock(tmp_path, "analysis"):
             pass
@@ -271,7 +279,8 @@ def _wait_for(predicate, process: subprocess.Popen, what: str, timeout: float = 
 # the second writer tries (the training itself is the real one)
 SLOW_TRAINER = """
 import sys, time
-from bntt_core import cli, training
+from bntt_core import cli
+from bntt_core.runs import training
 real_step = training.train_step
 def slow_step(*args, **kwargs):
     time.sleep(15)  # killed long before it ends
@@ -355,14 +364,14 @@ def test_batch_png_export_retries_once_with_a_fresh_renderer(monkeypatch):
         return answer
 
     def fake_scope():
-        if plots._PNG_SCOPE is None:
-            plots._PNG_SCOPE = _FakeScope(next_answer)
-            scopes.append(plots._PNG_SCOPE)
-        return plots._PNG_SCOPE
+        if viz._PNG_SCOPE is None:
+            viz._PNG_SCOPE = _FakeScope(next_answer)
+            scopes.append(viz._PNG_SCOPE)
+        return viz._PNG_SCOPE
 
-    monkeypatch.setattr(plots, "_PNG_SCOPE", None)
-    monkeypatch.setattr(plots, "_png_scope", fake_scope)
-    assert plots.figure_to_png(plots.go.Figure(), name="fig4") == b"\x89PNG fine"
+    monkeypatch.setattr(viz, "_PNG_SCOPE", None)
+    monkeypatch.setattr(viz, "_png_scope", fake_scope)
+    assert viz.figure_to_png(viz.go.Figure(), name="fig4") == b"\x89PNG fine"
     assert len(scopes) == 2  # the retry used a fresh renderer
 
 
@@ -371,20 +380,20 @@ def test_batch_png_export_that_still_fails_names_the_figure(monkeypatch, tmp_pat
         time.sleep(5)
         return b"too late"
 
-    monkeypatch.setattr(plots, "_PNG_SCOPE", None)
-    monkeypatch.setattr(plots, "_png_scope", lambda: _FakeScope(slow))
-    with pytest.raises(plots.FigureExportError, match=r"fig8b_noise could not be made: first try no answer within 0 s"):
-        plots.figure_to_png(plots.go.Figure(), name="fig8b_noise", timeout_s=0.2)
-    assert plots.figure_to_png(plots.go.Figure(), interactive=True, timeout_s=0.2) is None  # the dashboard's way
+    monkeypatch.setattr(viz, "_PNG_SCOPE", None)
+    monkeypatch.setattr(viz, "_png_scope", lambda: _FakeScope(slow))
+    with pytest.raises(viz.FigureExportError, match=r"fig8b_noise could not be made: first try no answer within 0 s"):
+        viz.figure_to_png(viz.go.Figure(), name="fig8b_noise", timeout_s=0.2)
+    assert viz.figure_to_png(viz.go.Figure(), interactive=True, timeout_s=0.2) is None  # the dashboard's way
 
     def broken():
         raise RuntimeError("no browser")
 
-    monkeypatch.setattr(plots, "_png_scope", lambda: _FakeScope(broken))
-    from bntt_core import notebook_support
+    monkeypatch.setattr(viz, "_png_scope", lambda: _FakeScope(broken))
+    from bntt_core import paper as notebook_support
 
-    with pytest.raises(plots.FigureExportError, match="fig5_spikes could not be made.*no browser"):
-        notebook_support.save_figure(plots.go.Figure(), "fig5_spikes", pd_frame(), tmp_path)
+    with pytest.raises(viz.FigureExportError, match="fig5_spikes could not be made.*no browser"):
+        notebook_support.save_figure(viz.go.Figure(), "fig5_spikes", pd_frame(), tmp_path)
 
 
 def pd_frame():

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bntt_core import _cpu_kernels, cli, step
-from bntt_core.training import TrainConfig, evaluate_run, train
+from bntt_core import cli
+from bntt_core.nn import step
+from bntt_core.nn.kernels import cpu as _cpu_kernels
+from bntt_core.runs.training import TrainConfig, evaluate_run, train
 
 AVX512_BF16 = frozenset({"avx2", "fma", "avx512f", "avx512_bf16"})
 AVX2_ONLY = frozenset({"avx2", "fma"})

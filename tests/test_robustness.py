@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from bntt_core import build_model, poisson_encode, train_step
-from bntt_core.recording import record
-from bntt_core.robustness import (
+from bntt_core.analysis.recording import record
+from bntt_core.analysis.robustness import (
     Normalizer,
     evaluate_accuracy,
     fgsm_accuracy,

@@ -1,4 +1,4 @@
-"""Run directories (bntt_core/runs.py): atomic files, safetensors weights, load_run, tables, find_runs.
+"""Run directories (bntt_core/runs/run_dir.py): atomic files, safetensors weights, load_run, tables, find_runs.
 
 Runs here are built by hand from tiny models (no training), so every test takes milliseconds.
 
@@ -17,7 +17,7 @@ import torch
 
 from bntt_core import load_run
 from bntt_core.data import DataInfo
-from bntt_core.models import ModelSpec, model_from_spec
+from bntt_core.nn.models import ModelSpec, model_from_spec
 from bntt_core.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bntt_core import explore, runs
-from bntt_core.notebook_support import SHIPPED
-from bntt_core.training import evaluate_run
+from bntt_core import runs, teaching
+from bntt_core.paper import SHIPPED
+from bntt_core.runs.training import evaluate_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_ROOT = REPO_ROOT / "data" / "runs"
@@ -27,7 +27,7 @@ DATA_LIMIT_BYTES = 40 * 2**20
 
 @pytest.fixture(scope="module")
 def cards() -> dict[str, dict]:
-    return {card["name"]: card for card in explore.describe_runs([SHIPPED_ROOT])}
+    return {card["name"]: card for card in teaching.describe_runs([SHIPPED_ROOT])}
 
 
 def test_every_run_the_notebooks_name_is_shipped_and_healthy(cards):

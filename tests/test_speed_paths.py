@@ -1,6 +1,6 @@
 """The fast paths compute what the plain code computes (no timing here: speed is benchmarks/train_step.py).
 
-- the compiled LIF scan (bntt_core/_cpu_kernels.py) gives the eager scan's spikes bit for bit in fp32, and
+- the compiled LIF scan (bntt_core/nn/kernels/cpu.py) gives the eager scan's spikes bit for bit in fp32, and
   its gradients equal autograd through a naive per-step loop, for every surrogate and both resets, in
   NCHW, channels_last and [T, B, C] layouts;
 - the fused BNTT → LIF function equals LIF(BNTT(x)) in fp32: spikes, input and γ gradients, running stats;
@@ -21,12 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core import BNTT, LIF, _cpu_kernels, build_model, train_step
-from bntt_core import models as models_module
-from bntt_core import neurons as neurons_module
-from bntt_core.norms import bntt_into_lif, bntt_into_lif_applies
-from bntt_core.step import keep_freed_memory_for_reuse
-from bntt_core.surrogate import get_surrogate
+from bntt_core import BNTT, LIF, build_model, train_step
+from bntt_core.nn import models as models_module
+from bntt_core.nn import neurons as neurons_module
+from bntt_core.nn.kernels import cpu as _cpu_kernels
+from bntt_core.nn.norms import bntt_into_lif, bntt_into_lif_applies
+from bntt_core.nn.step import keep_freed_memory_for_reuse
+from bntt_core.nn.surrogate import get_surrogate
 
 needs_kernels = pytest.mark.skipif(not _cpu_kernels.available(), reason="no C compiler: the eager path is used")
 

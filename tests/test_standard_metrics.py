@@ -1,4 +1,4 @@
-"""NeuroBench's standard metrics (bntt_core.standard_metrics): exact values on hand-built layers and counts,
+"""NeuroBench's standard metrics (bntt_core.analysis.standard_metrics): exact values on hand-built layers and counts,
 the recording's new counts, our counts against NeuroBench's rule applied literally to full tensors (equal
 without pooling; the documented difference with it), the ANN, and the `standard_metrics` table written by
 analyze_run (from the pass, and derived from energy + spike_rate without one), old runs without it, errors.
@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from bntt_core import build_model
-from bntt_core import standard_metrics as sm
-from bntt_core.energy import Synapse, snn_energy_table
-from bntt_core.recording import record
-from bntt_core.tables import TABLES
+from bntt_core.analysis import standard_metrics as sm
+from bntt_core.analysis.energy import Synapse, snn_energy_table
+from bntt_core.analysis.recording import record
+from bntt_core.analysis.tables import TABLES
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
@@ -297,7 +297,7 @@ WITH = ["energy", "spike_rate", "standard_metrics"]
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
     from bntt_core.analysis import analyze_run
-    from bntt_core.training import TrainConfig, train
+    from bntt_core.runs.training import TrainConfig, train
 
     root = tmp_path_factory.mktemp("standard_metrics_runs")
     for name, settings in TINY_RUNS.items():
@@ -336,7 +336,7 @@ def test_analyze_run_writes_the_table_for_snn_and_ann(tiny_runs):
 def test_asked_for_alone_it_is_derived_without_a_test_pass(tiny_runs, tmp_path, monkeypatch, capsys):
     from conftest import run_cli
 
-    from bntt_core import recording
+    from bntt_core.analysis import recording
     from bntt_core.runs import read_meta, read_table
 
     path = _copy(tiny_runs, "bntt", tmp_path)
@@ -351,7 +351,7 @@ def test_asked_for_alone_it_is_derived_without_a_test_pass(tiny_runs, tmp_path, 
 
 
 def test_a_run_analysed_before_the_table_existed_loads_everywhere(tiny_runs, tmp_path):
-    from bntt_core import explore
+    from bntt_core import teaching
     from bntt_core.analysis import analysis_status, read_analysis
 
     path = _copy(tiny_runs, "bntt", tmp_path)
@@ -363,7 +363,7 @@ def test_a_run_analysed_before_the_table_existed_loads_everywhere(tiny_runs, tmp
     status = analysis_status(path)
     assert "standard_metrics" in status.missing and status.ok
     assert "standard_metrics" not in read_analysis(path) and "energy" in read_analysis(path)
-    card = next(c for c in explore.describe_runs([tmp_path]) if c["name"] == "bntt")
+    card = next(c for c in teaching.describe_runs([tmp_path]) if c["name"] == "bntt")
     assert card["error"] is None and "standard_metrics" in card["missing"]
 
 
@@ -385,16 +385,16 @@ def test_a_run_that_cannot_be_evaluated_is_one_clear_error(tiny_runs, tmp_path):
 
 
 def test_the_compare_figure_draws_every_run():
-    from bntt_core import plots
+    from bntt_core import viz
 
     model, x = _tiny("vgg5"), _images()
     table = sm.snn_metrics_table(model, _record(model, x))
-    fig = plots.standard_metrics_figure({"bntt": table, "other": table})
+    fig = viz.standard_metrics_figure({"bntt": table, "other": table})
     assert [trace.name for trace in fig.data[3:]] == ["dense", "effective MACs", "effective ACs"]
     assert list(fig.data[0].x) == ["bntt", "other"]
     assert fig.data[2].y[0] == pytest.approx(100 * table["activation_sparsity"].iloc[0])
     with pytest.raises(ValueError, match="expected one"):
-        plots.standard_metrics_figure({"two rows": pd.concat([table, table])})
+        viz.standard_metrics_figure({"two rows": pd.concat([table, table])})
 
 
 def test_the_literal_rule_wants_a_spiking_models_encoded_input():

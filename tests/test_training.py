@@ -1,4 +1,4 @@
-"""Training (bntt_core/training.py): configs and presets, the run it writes, reproducibility, resume
+"""Training (bntt_core/runs/training.py): configs and presets, the run it writes, reproducibility, resume
 after kill -9, divergence, and data-parallel training with torchrun (gloo, 2 processes).
 
 Every run here is tiny: an MLP of 40 units (or a VGG5 at 1/8 width) with T = 2-3 on a few hundred
@@ -23,11 +23,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bntt_core import load_run, training
+from bntt_core import load_run
 from bntt_core.data import KNOWN_DATASETS
-from bntt_core.presets import PRESETS, UnknownPresetError, preset_settings
-from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, METRICS_COLUMNS, WEIGHTS_FILE
-from bntt_core.training import (
+from bntt_core.runs import CHECKPOINT_FILE, CONFIG_FILE, METRICS_COLUMNS, WEIGHTS_FILE, training
+from bntt_core.runs.presets import PRESETS, UnknownPresetError, preset_settings
+from bntt_core.runs.training import (
     ConfigError,
     ResumeError,
     RunExistsError,

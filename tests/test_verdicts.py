@@ -1,5 +1,5 @@
-"""The one rule for ranking methods over seeds (bntt_core/verdicts.py) and where it is used: the notebooks'
-verdicts (bntt_core/notebook_support.py) and the Compare page's table (bntt_core/explore.method_verdicts).
+"""The one rule for ranking methods over seeds (bntt_core/analysis/verdicts.py) and where it is used: the notebooks'
+verdicts (bntt_core/paper.py) and the Compare page's table (bntt_core/teaching.method_verdicts).
 
     .venv/bin/python -m pytest tests/test_verdicts.py -q
 """
@@ -12,9 +12,8 @@ import math
 import pandas as pd
 import pytest
 
-from bntt_core import explore, runs
-from bntt_core import notebook_support as nbs
-from bntt_core.verdicts import AHEAD, ONE_SEED, TIE, compare_methods
+from bntt_core import paper, runs, teaching
+from bntt_core.analysis.verdicts import AHEAD, ONE_SEED, TIE, compare_methods
 
 # REPRODUCTION.md §1: Fashion-MNIST seeds 0/1/2 and CIFAR-10 (none: seed 0 only)
 FASHION = {"bntt": [88.20, 88.72, 88.35], "bn": [88.04, 88.98, 88.21], "none": [86.16, 87.19, 86.80]}
@@ -88,13 +87,13 @@ def test_equal_means_keep_the_input_order():
 def test_verdict_accuracy_groups_seeds_by_method(capsys):
     rows = [{"run": f"{m} seed {i}", "method": m, "test_accuracy_percent": v}
             for m, values in CIFAR.items() for i, v in enumerate(values)]
-    nbs.verdict_accuracy(pd.DataFrame(rows), order=["bntt", "bn", "none"])
+    paper.verdict_accuracy(pd.DataFrame(rows), order=["bntt", "bn", "none"])
     out = capsys.readouterr().out
     assert "bn 69.58 ± 0.47% (3 seeds) > bntt 67.90 ± 0.34% (3 seeds) ? none 62.23% (one seed)" in out
     assert "→ bntt > bn > none holds here: no (bn ahead of bntt by 1.68%" in out
     one_each = pd.DataFrame([{"run": "BNTT", "method": "bntt", "test_accuracy_percent": 88.20},
                              {"run": "BN", "method": "bn", "test_accuracy_percent": 88.04}])
-    nbs.verdict_accuracy(one_each, order=["bntt", "bn"])
+    paper.verdict_accuracy(one_each, order=["bntt", "bn"])
     assert "holds here: one seed (one seed: bntt − bn = +0.16% (not a verdict))" in capsys.readouterr().out
 
 
@@ -106,35 +105,35 @@ def test_verdict_robustness_uses_groups_and_the_noise_mode(capsys):
     curves = {"BNTT": _curve("sigma", [0.9, 0.8, 0.7]), "BNTT seed 1": _curve("sigma", [0.9, 0.81, 0.71]),
               "BN": _curve("sigma", [0.9, 0.6, 0.5]), "BN seed 1": _curve("sigma", [0.9, 0.62, 0.49])}
     groups = {"BNTT": "BNTT", "BNTT seed 1": "BNTT", "BN": "BN", "BN seed 1": "BN"}
-    frame = nbs.verdict_robustness(curves, "sigma", bntt_label="BNTT", groups=groups)
+    frame = paper.verdict_robustness(curves, "sigma", bntt_label="BNTT", groups=groups)
     out = capsys.readouterr().out
     assert len(frame) == 4 and "noise mode: clipped" in out  # tables without a mode column are clipped
     assert "BNTT ahead of BN by" in out and "→ most robust here: BNTT (ahead against the next, BN)" in out
     # several modes: the one every run has, unclipped first; or the one asked for
     both = {label: pd.concat([df.assign(mode="clipped"), df.assign(mode="unclipped", accuracy=df["accuracy"] - 0.1)])
             for label, df in curves.items()}
-    frame = nbs.verdict_robustness(both, "sigma", groups=groups)
+    frame = paper.verdict_robustness(both, "sigma", groups=groups)
     assert "noise mode: unclipped" in capsys.readouterr().out
     assert frame["clean_accuracy"].round(6).tolist() == [80.0] * 4
-    nbs.verdict_robustness(both, "sigma", groups=groups, mode="clipped")
+    paper.verdict_robustness(both, "sigma", groups=groups, mode="clipped")
     assert "noise mode: clipped" in capsys.readouterr().out
-    nbs.verdict_robustness({"BNTT": _curve("epsilon", [0.9, 0.5]), "ANN": _curve("epsilon", [0.9, 0.2])}, "epsilon")
+    paper.verdict_robustness({"BNTT": _curve("epsilon", [0.9, 0.5]), "ANN": _curve("epsilon", [0.9, 0.2])}, "epsilon")
     assert "one seed: BNTT − ANN" in capsys.readouterr().out
 
 
 def test_spike_energy_and_activity_verdicts_say_one_seed(capsys):
     rates = {"BNTT": pd.DataFrame({"layer": ["conv1", "fc1"], "rate": [0.1, 0.2]}),
              "none": pd.DataFrame({"layer": ["conv1", "fc1"], "rate": [0.3, 0.4]})}
-    nbs.verdict_spike_rate(rates)
+    paper.verdict_spike_rate(rates)
     out = capsys.readouterr().out
     assert "BNTT is the sparsest run in 2 of 2 layers" in out and "one seed: BNTT − none = -0.200" in out
     energy = {name: pd.DataFrame({"layer": ["conv1"], "synops": [1.0], "macs": [1.0], "energy_pj": [pj]})
               for name, pj in (("BNTT", 1.75e6), ("BN", 2.33e6))}
-    nbs.verdict_energy(energy)
+    paper.verdict_energy(energy)
     assert "→ lowest energy here: BNTT (one seed against the next, BN)" in capsys.readouterr().out
     activity = {name: pd.DataFrame({"layer": ["conv1"] * 3, "t": [1, 2, 3], "spikes_per_neuron": values})
                 for name, values in (("BNTT", [0.2, 0.4, 0.1]), ("none", [0.2, 0.4, 0.35]))}
-    nbs.verdict_spike_activity(activity)
+    paper.verdict_spike_activity(activity)
     assert "one seed: BNTT − none = -62%" in capsys.readouterr().out
 
 
@@ -151,26 +150,26 @@ def _run_dir(root, name: str, seed: int, norm: str):
 def test_run_groups_pool_runs_that_differ_only_in_their_seed(tmp_path):
     runs = {"bntt": _run_dir(tmp_path, "a", 0, "bntt"), "bntt seed 1": _run_dir(tmp_path, "b", 1, "bntt"),
             "bn": _run_dir(tmp_path, "c", 0, "bn"), "missing": tmp_path / "nowhere"}
-    groups = nbs.run_groups(runs)
-    bn = nbs.label("bn", runs["bn"])
+    groups = paper.run_groups(runs)
+    bn = paper.label("bn", runs["bn"])
     assert groups == {"BNTT": "BNTT", "bntt seed 1": "BNTT", bn: bn, "missing": "missing"}
 
 
 def test_a_bn_role_is_labelled_by_the_norm_its_run_really_has(tmp_path):
-    from bntt_core.plots import METHOD_NAMES, method_of
+    from bntt_core.viz import METHOD_NAMES, method_of
 
     new = _run_dir(tmp_path, "new", 0, "bn")  # today's "bn": the paper's per-step BN (a QUICK stand-in)
     old = _run_dir(tmp_path, "old", 0, "bn")  # bntt-run/1's "bn", as the shipped cifar10-cpu-bn: bn-joint
     config = json.loads((old / "config.json").read_text())
     (old / "config.json").write_text(json.dumps({**config, "format": runs.OLD_RUN_FORMATS[0]}))
-    assert nbs.label("bn", new) == METHOD_NAMES["bn"] and method_of(nbs.label("bn", new)) == "bn"
-    assert nbs.label("bn", old) == METHOD_NAMES["bn-joint"] and method_of(nbs.label("bn", old)) == "bn-joint"
-    assert nbs.label("cifar10_bn", old) == "CIFAR-10 " + METHOD_NAMES["bn-joint"]
-    assert nbs.label("bn", tmp_path / "nowhere") == nbs.label("bn") == "BN"  # unreadable: the fallback
-    assert nbs.label("bntt", new) == "BNTT"  # only the BN roles follow their run's norm
-    shipped = nbs.resolve_path(nbs.SHIPPED["bn"])
+    assert paper.label("bn", new) == METHOD_NAMES["bn"] and method_of(paper.label("bn", new)) == "bn"
+    assert paper.label("bn", old) == METHOD_NAMES["bn-joint"] and method_of(paper.label("bn", old)) == "bn-joint"
+    assert paper.label("cifar10_bn", old) == "CIFAR-10 " + METHOD_NAMES["bn-joint"]
+    assert paper.label("bn", tmp_path / "nowhere") == paper.label("bn") == "BN"  # unreadable: the fallback
+    assert paper.label("bntt", new) == "BNTT"  # only the BN roles follow their run's norm
+    shipped = paper.resolve_path(paper.SHIPPED["bn"])
     if (shipped / "config.json").is_file():  # the norm the shipped run really has, read as its format says
-        assert nbs.label("bn", shipped) == METHOD_NAMES[runs.read_config(shipped)["model"]["norm"]]
+        assert paper.label("bn", shipped) == METHOD_NAMES[runs.read_config(shipped)["model"]["norm"]]
 
 
 def test_method_verdicts_for_the_compare_page():
@@ -179,16 +178,16 @@ def test_method_verdicts_for_the_compare_page():
                             "noise_auc": [0.5, float("nan"), 0.6, 0.7]})
     summaries = {run: {"norm": m, "dataset": "fashion-mnist", "arch": "vgg5", "num_steps": 6, "seed": i % 2}
                  for i, (run, m) in enumerate(zip(summary["run"], summary["method"], strict=True))}
-    groups = explore.seed_groups(summaries)
+    groups = teaching.seed_groups(summaries)
     assert groups == {"b0": "bntt", "b1": "bntt", "n0": "bn", "n1": "bn"}
-    table = explore.method_verdicts(summary, groups).set_index("metric")
+    table = teaching.method_verdicts(summary, groups).set_index("metric")
     assert table.loc["accuracy", "verdict"] == TIE and table.loc["accuracy", "better"] == "higher"
     assert table.loc["accuracy", "ranking"] == "bn 88.51 ± 0.66 (2 seeds) ≈ bntt 88.46 ± 0.37 (2 seeds)"
     assert table.loc["energy_pj", "best"] == "bntt" and table.loc["energy_pj", "verdict"] == AHEAD
     assert table.loc["noise_auc", "verdict"] == ONE_SEED and table.loc["noise_auc", "seeds"] == "bn 2, bntt 1"
-    assert explore.method_verdicts(summary).loc[0, "verdict"] == ONE_SEED  # no groups: every run alone
+    assert teaching.method_verdicts(summary).loc[0, "verdict"] == ONE_SEED  # no groups: every run alone
     other = dict(summaries, n1={**summaries["n1"], "dataset": "cifar10"})
-    assert explore.seed_groups(other)["n1"] == "bn · cifar10 · vgg5 · T 6"
+    assert teaching.seed_groups(other)["n1"] == "bn · cifar10 · vgg5 · T 6"
 
 
 def test_runs_that_differ_in_t_are_named_and_the_others_pass(tmp_path) -> None:
@@ -203,6 +202,6 @@ def test_runs_that_differ_in_t_are_named_and_the_others_pass(tmp_path) -> None:
 
     same = {"bntt": run("a", steps=20), "none": run("b", steps=20), "ann": run("c", steps=1, spiking=False),
             "converted": run("d", steps=100, kind="converted"), "seq_bntt": run("e", steps=784, dataset="seq-mnist")}
-    assert nbs.steps_differ(same) == ""
+    assert paper.steps_differ(same) == ""
     mixed = {**same, "ln": run("f", steps=6), "broken": tmp_path / "nothing-here"}
-    assert nbs.steps_differ(mixed) == "BNTT T = 20, none (surrogate BP) T = 20, LN T = 6"
+    assert paper.steps_differ(mixed) == "BNTT T = 20, none (surrogate BP) T = 20, LN T = 6"

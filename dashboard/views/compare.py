@@ -2,8 +2,8 @@
 accuracy, latency (time steps, and BNTT's early exit), spikes, energy and robustness — the paper's
 argument on one page.
 
-The summary row per run comes from `bntt_core.explore.comparison_summary` over the analysis tables;
-figures from `bntt_core.plots`. A page of `dashboard/app.py` (run `make run`).
+The summary row per run comes from `bntt_core.teaching.comparison_summary` over the analysis tables;
+figures from `bntt_core.viz`. A page of `dashboard/app.py` (run `make run`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bntt_core import explore
-from bntt_core.tables import common_noise_mode
+from bntt_core import teaching
+from bntt_core.analysis.tables import common_noise_mode
 from dashboard import state
 
 METHOD_ORDER = ("bntt", "bn", "bn-joint", "tdbn", "tebn", "ln", "none", "ann", "converted")
@@ -28,7 +28,7 @@ if not cards:
 
 
 def method_rank(card: state.RunCard) -> tuple[int, str]:
-    method = explore.run_method(card.summary)
+    method = teaching.run_method(card.summary)
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), card.name)
 
 
@@ -36,7 +36,7 @@ ordered = sorted(cards, key=method_rank)
 by_name = {c.name: c for c in ordered}
 state.keep_choice("compare_runs", list(by_name), state.comparable_names(ordered), multi=True)
 chosen = st.multiselect("Runs", list(by_name), key="compare_runs",
-                        format_func=lambda n: f"{n} ({explore.run_method(by_name[n].summary)})")
+                        format_func=lambda n: f"{n} ({teaching.run_method(by_name[n].summary)})")
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()
@@ -50,7 +50,7 @@ def tables_of(name: str) -> dict[str, pd.DataFrame]:
 def show_standard_metrics(chosen_runs: list[state.RunCard]) -> None:
     """NeuroBench's standard metrics of the chosen runs side by side (figure and table); the runs whose
     analysis lacks the standard_metrics table are named, with how to compute it."""
-    from bntt_core import standard_metrics
+    from bntt_core.analysis import standard_metrics
 
     st.subheader("Standard metrics (NeuroBench)")
     found = state.tables(chosen_runs, "standard_metrics")
@@ -91,9 +91,9 @@ run_data = {c.name: {"summary": c.summary,
                      "tables": {name: state.table(c, name) for name in SUMMARY_TABLES if name in c.tables}}
             for c in runs}
 noise_mode = common_noise_mode(data["tables"]["noise"] for data in run_data.values() if "noise" in data["tables"])
-summary = explore.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=threshold, noise_mode=noise_mode)
-groups = explore.seed_groups({c.name: c.summary for c in runs})
-verdicts = explore.method_verdicts(summary, groups)
+summary = teaching.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=threshold, noise_mode=noise_mode)
+groups = teaching.seed_groups({c.name: c.summary for c in runs})
+verdicts = teaching.method_verdicts(summary, groups)
 
 summary_tab, steps_tab, spikes_tab, robust_tab = state.tabs(
     ["Summary", "Accuracy by step", "Spikes and energy", "Robustness"], key="compare_section", on_change="rerun")

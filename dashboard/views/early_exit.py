@@ -4,15 +4,16 @@ dynamic exit curve (ours, not the paper's). Below: τ chosen without the test se
 early_exit_summary (paper τ = 0.1; τ chosen on its validation slice, or why there is none) against the
 runs without BNTT γ on the same data and T truncated at those steps (`early_exit.exit_comparison`).
 
-Numbers from `bntt_core.explore.early_exit_summary` over the analysis tables; figures from
-`bntt_core.plots`. A page of `dashboard/app.py` (run `make run`).
+Numbers from `bntt_core.teaching.early_exit_summary` over the analysis tables; figures from
+`bntt_core.viz`. A page of `dashboard/app.py` (run `make run`).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import early_exit, explore
+from bntt_core import teaching
+from bntt_core.analysis import early_exit
 from dashboard import state
 
 st.title("Early exit")
@@ -53,7 +54,7 @@ def threshold_panel() -> None:
                + ("the τ chosen on this run's validation slice (earliest exit losing ≤ 1 point there); the "
                   "paper's τ = 0.1 is in the table below." if opening_threshold != 0.1 else
                   "the paper's τ (this run has no validation-chosen τ)."))
-    summary = explore.early_exit_summary(gamma_mean, by_step, threshold, spike_activity=spikes, energy=energy)
+    summary = teaching.early_exit_summary(gamma_mean, by_step, threshold, spike_activity=spikes, energy=energy)
     top, bottom = st.columns(2), st.columns(2)
     top[0].metric("Exit step", f"t = {summary['exit_step']}", help=f"of T = {summary['num_steps']}")
     top[1].metric("Accuracy at the exit", f"{summary['accuracy']:.2%}",

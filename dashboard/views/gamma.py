@@ -7,7 +7,7 @@ histograms animated over epochs, the exit step per epoch, percentile bands over 
 side by side.
 
 Reads the gamma / gamma_mean analysis tables (and offers to write a missing gamma table: it comes from
-the weights in seconds) and the run's γ history; figures from `bntt_core.plots`. A page of
+the weights in seconds) and the run's γ history; figures from `bntt_core.viz`. A page of
 `dashboard/app.py` (run `make run`).
 """
 
@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from bntt_core import early_exit, gamma_history, plots
+from bntt_core import viz
+from bntt_core.analysis import early_exit, gamma_history
 from dashboard import state
 
 st.title("γ explorer")
@@ -68,7 +69,7 @@ def open_clicked_cell(selection: object = None) -> bool:
     """The heatmap's on_select: the clicked cell's layer and step become the histogram's (one layer, that
     step, not animated) and its tab opens. `selection`: the chart's selection (default: read from session
     state). True when a cell was opened."""
-    cell = plots.gamma_heatmap_cell(st.session_state.get(HEATMAP_CHART) if selection is None else selection)
+    cell = viz.gamma_heatmap_cell(st.session_state.get(HEATMAP_CHART) if selection is None else selection)
     if cell is None or cell[0] not in layers or cell[1] not in steps:
         return False
     st.session_state["gamma_hist_layers"] = [cell[0]]

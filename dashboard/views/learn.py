@@ -1,20 +1,20 @@
 """Learn view (workshops; needs no trained run): a LIF neuron playground, Poisson vs direct coding of
 an image over time, the surrogate-gradient shapes, and a BN-vs-BNTT demo of why per-step statistics
-matter. Computations: `bntt_core.explore` (on the engine's LIF, encoders, BNTT and StepBN);
-figures: `bntt_core.plots`. A page of `dashboard/app.py` (run `make run`).
+matter. Computations: `bntt_core.teaching` (on the engine's LIF, encoders, BNTT and StepBN);
+figures: `bntt_core.viz`. A page of `dashboard/app.py` (run `make run`).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import explore
+from bntt_core import teaching
 from dashboard import state
 
 
 @st.cache_resource(show_spinner="Loading the embedded digits…")
 def _digits() -> dict | None:
-    return explore.example_digits()
+    return teaching.example_digits()
 
 
 @st.fragment
@@ -24,7 +24,7 @@ def lif_playground() -> None:
                 "*soft* reset (U ← U − θ, the paper's) or a *hard* one (U ← 0).")
     controls, plot = st.columns([1, 3])
     with controls:
-        shape = st.radio("Input current", explore.CURRENT_SHAPES, key="learn_lif_shape", horizontal=True)
+        shape = st.radio("Input current", teaching.CURRENT_SHAPES, key="learn_lif_shape", horizontal=True)
         amplitude = st.slider("Current amplitude I", 0.0, 1.5, 0.3, 0.01, key="learn_lif_amplitude")
         num_steps = st.slider("Time steps", 10, 200, 60, 5, key="learn_lif_steps")
         onset = st.slider("Step onset", 0, num_steps - 1, min(10, num_steps - 1), key="learn_lif_onset",
@@ -33,14 +33,14 @@ def lif_playground() -> None:
         leak = st.slider("Leak λ", 0.5, 1.0, 0.95, 0.01, key="learn_lif_leak")
         threshold = st.slider("Threshold θ", 0.1, 3.0, 1.0, 0.05, key="learn_lif_threshold")
         reset = st.radio("Reset", ("soft", "hard"), key="learn_lif_reset", horizontal=True)
-    current = explore.input_current(shape, num_steps=num_steps, amplitude=amplitude, onset=onset,
+    current = teaching.input_current(shape, num_steps=num_steps, amplitude=amplitude, onset=onset,
                                     noise_std=noise, seed=0)
-    trace = explore.lif_trace(current, leak=leak, threshold=threshold, reset=reset)
+    trace = teaching.lif_trace(current, leak=leak, threshold=threshold, reset=reset)
     with plot:
         spikes = int(trace["spike"].sum())
         first, second = st.columns(2)
         first.metric("Spikes", spikes)
-        second.metric("Firing rate (spikes / step)", f"{explore.lif_firing_rate(trace):.3f}")
+        second.metric("Firing rate (spikes / step)", f"{teaching.lif_firing_rate(trace):.3f}")
         figure = state.figure("lif_trace_figure", trace["current"], trace["membrane"], trace["spike"], threshold,
                                         membrane_after_reset=trace["membrane_after_reset"])
         state.show_figure(figure, trace, key="learn_lif", file_stem="lif_trace")
@@ -58,8 +58,8 @@ def input_coding() -> None:
     with controls:
         if digits is None:
             st.info("The embedded digits (data/mnist10k.npz) are not on disk; showing a drawn 7.")
-            pixels, label = explore.synthetic_digit(), "7 (drawn)"
-            mean, std = explore.MNIST_MEAN, explore.MNIST_STD
+            pixels, label = teaching.synthetic_digit(), "7 (drawn)"
+            mean, std = teaching.MNIST_MEAN, teaching.MNIST_STD
         else:
             count = len(digits["labels"])
             index = int(st.number_input(f"Test digit (0..{count - 1})", 0, count - 1, 0, 1, key="learn_coding_image"))
@@ -68,8 +68,8 @@ def input_coding() -> None:
         coding_steps = st.slider("Time steps T", 1, 50, 16, key="learn_coding_steps")
         panels = st.slider("Steps shown", 1, 8, 5, key="learn_coding_panels")
         seed = st.number_input("Poisson seed", 0, 10_000, 0, key="learn_coding_seed")
-    coded = explore.encode_image(pixels, mean=mean, std=std, num_steps=coding_steps, seed=int(seed))
-    summary = explore.encoding_summary(coded)
+    coded = teaching.encode_image(pixels, mean=mean, std=std, num_steps=coding_steps, seed=int(seed))
+    summary = teaching.encoding_summary(coded)
     with plot:
         st.caption(f"Label {label}. Active inputs per step: Poisson "
                    f"{summary.loc[summary.coding == 'poisson', 'active_fraction'].mean():.1%}, direct "
@@ -92,9 +92,9 @@ def surrogate_gradients() -> None:
     controls, plot = st.columns([1, 3])
     with controls:
         surrogate_threshold = st.slider("Threshold θ", 0.25, 2.0, 1.0, 0.05, key="learn_surrogate_threshold")
-        chosen = st.multiselect("Surrogates", list(explore.SURROGATES), default=list(explore.SURROGATES),
+        chosen = st.multiselect("Surrogates", list(teaching.SURROGATES), default=list(teaching.SURROGATES),
                                 key="learn_surrogate_names")
-    shapes = explore.surrogate_shapes(threshold=surrogate_threshold, names=chosen or None)
+    shapes = teaching.surrogate_shapes(threshold=surrogate_threshold, names=chosen or None)
     with plot:
         figure = state.figure("surrogate_figure", chosen or None, threshold=surrogate_threshold)
         state.show_figure(figure, shapes, key="learn_surrogate", file_stem="surrogate_gradients")
@@ -113,12 +113,12 @@ def bn_versus_bntt() -> None:
     controls, plot = st.columns([1, 3])
     with controls:
         drift_names = {"rise_then_fall": "rises, then falls", "rising": "rises", "falling": "falls"}
-        drift = st.selectbox("The current's mean over time", explore.DRIFTS, key="learn_norm_drift",
+        drift = st.selectbox("The current's mean over time", teaching.DRIFTS, key="learn_norm_drift",
                              format_func=lambda name: drift_names.get(name, name))
         demo_steps = st.slider("Time steps T", 2, 30, 10, key="learn_norm_steps")
         peak = st.slider("Peak mean", 0.0, 6.0, 3.0, 0.5, key="learn_norm_peak")
         growth = st.slider("Spread growth over t", 0.0, 3.0, 1.0, 0.25, key="learn_norm_growth")
-    demo = explore.bn_vs_bntt_demo(num_steps=demo_steps, drift=drift, peak=peak, spread_growth=growth)
+    demo = teaching.bn_vs_bntt_demo(num_steps=demo_steps, drift=drift, peak=peak, spread_growth=growth)
     with plot:
         bias_bn = float(demo["bn_output_mean"].abs().mean())
         bias_bntt = float(demo["bntt_output_mean"].abs().mean())

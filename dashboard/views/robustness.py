@@ -3,7 +3,7 @@ one test image clean / noisy / adversarial with each chosen model's prediction (
 with its own gradient: SNN-crafted through the surrogate for SNNs, plain FGSM for the ANN).
 
 Curves from the noise / fgsm analysis tables; the single-image predictions from
-`bntt_core.explore.perturbation_predictions`; figures from `bntt_core.plots`. A page of
+`bntt_core.teaching.perturbation_predictions`; figures from `bntt_core.viz`. A page of
 `dashboard/app.py` (run `make run`).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core.tables import NOISE_MODE_ORDER, noise_modes
+from bntt_core.analysis.tables import NOISE_MODE_ORDER, noise_modes
 from dashboard import state
 
 NOISE_MODE_HELP = {

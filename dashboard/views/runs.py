@@ -12,8 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from bntt_core import explore
-from bntt_core.tables import TABLES
+from bntt_core import teaching
+from bntt_core.analysis.tables import TABLES
 from dashboard import state
 
 CARDS_PER_ROW = 3
@@ -71,7 +71,7 @@ for start in range(0, len(cards), CARDS_PER_ROW):
             if not listed.ok:
                 st.warning(f"This run cannot be read: {listed.error}", icon=":material/warning:")
                 continue
-            st.caption(explore.run_label(listed.summary))
+            st.caption(teaching.run_label(listed.summary))
             accuracy = listed.summary.get("test_accuracy")
             st.markdown(f"test accuracy **{accuracy:.2%}**" if accuracy is not None else "no test accuracy recorded")
             note = f"analysis: {len(listed.tables)} tables"
@@ -111,7 +111,7 @@ with right:
 
 def show_standard_metrics(card: state.RunCard) -> None:
     """NeuroBench's standard metrics of the run (the standard_metrics table), or a note saying how to get them."""
-    from bntt_core import standard_metrics
+    from bntt_core.analysis import standard_metrics
 
     st.markdown("**Standard metrics (NeuroBench)**")
     if "standard_metrics" not in card.tables:

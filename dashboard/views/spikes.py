@@ -3,8 +3,8 @@ layer-wise spike rate on a log scale for several runs (Fig 5), a raster of chose
 test image (recorded live with a monitor on the run's model, cached), and the distribution of the
 normalisation layer's input over time (Fig 3).
 
-Tables from the run's analysis, the raster from `bntt_core.explore.record_spike_raster`, figures from
-`bntt_core.plots`. A page of `dashboard/app.py` (run `make run`).
+Tables from the run's analysis, the raster from `bntt_core.teaching.record_spike_raster`, figures from
+`bntt_core.viz`. A page of `dashboard/app.py` (run `make run`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Train view (workshops): start a small training from the browser, watch its loss, accuracy and γ as the
 epochs finish, stop it, resume it, then open the finished run (with its analysis) in the Runs view.
 
-The job runs in the background, outside Streamlit (`bntt_core.live_training`): a refresh, a second tab or
+The job runs in the background, outside Streamlit (`bntt_core.runs.live`): a refresh, a second tab or
 another visitor sees the same job from its record on disk, and one training at a time runs per run root
 (the Start button is disabled while one runs, and the job manager refuses a second start under an OS lock).
-Runs are written to `bntt_core.live_training.train_root()` ($BNTT_TRAIN_ROOT, else runs/). A page of
+Runs are written to `bntt_core.runs.live.train_root()` ($BNTT_TRAIN_ROOT, else runs/). A page of
 `dashboard/app.py` (run `make run`).
 """
 
@@ -14,9 +14,10 @@ import time
 
 import streamlit as st
 
-from bntt_core import gamma_history, plots
-from bntt_core import live_training as lt
-from bntt_core.norms import NORMS
+from bntt_core import viz
+from bntt_core.analysis import gamma_history
+from bntt_core.nn.norms import NORMS
+from bntt_core.runs import live as lt
 from dashboard import state
 
 REFRESH_S = 2.0  # the live panel re-reads the job's files this often while it runs
@@ -113,7 +114,7 @@ def _show_progress(current: lt.JobStatus) -> None:
     charts = st.columns(2)
     with charts[0]:
         if done:
-            st.plotly_chart(plots.training_curves_figure(metrics), key="train_progress_chart",
+            st.plotly_chart(viz.training_curves_figure(metrics), key="train_progress_chart",
                             config={"displaylogo": False})
         else:
             st.caption("Loss and accuracy appear here when the first epoch finishes.")
@@ -122,7 +123,7 @@ def _show_progress(current: lt.JobStatus) -> None:
         if history is not None and len(history):
             last = gamma_history.epochs(history)[-1]
             gamma_mean = gamma_history.gamma_mean_at(history, last)
-            st.plotly_chart(plots.gamma_heatmap_figure(gamma_mean), key="train_gamma_chart",
+            st.plotly_chart(viz.gamma_heatmap_figure(gamma_mean), key="train_gamma_chart",
                             config={"displaylogo": False})
             st.caption(f"Mean γ {'at initialisation' if last == 0 else f'after epoch {last}'}: from "
                        f"{gamma_mean['mean_gamma'].min():.3f} to {gamma_mean['mean_gamma'].max():.3f}. Explore "

@@ -1,6 +1,6 @@
 """Training and evaluation of BNTT networks into a run directory (`bntt_core.runs`).
 
-Every batch goes through `bntt_core.step.train_step` (the one optimisation step the benchmarks and
+Every batch goes through `bntt_core.nn.step.train_step` (the one optimisation step the benchmarks and
 tests measure). The test accuracy is measured on the FULL test set (no drop_last) with a seeded
 Poisson generator, after every epoch; the run's weights are the final epoch's (no model selection on
 test data). A checkpoint is written atomically after every epoch, so a run killed at any moment
@@ -12,7 +12,7 @@ on: the analysis chooses the early-exit τ on it (`run_validation_set` rebuilds 
 and nothing else uses it. The slice comes first from the FULL train set; max_train_images then picks
 from the rest.
 
-    from bntt_core.training import TrainConfig, train, resume, evaluate_run
+    from bntt_core.runs.training import TrainConfig, train, resume, evaluate_run
     result = train(TrainConfig.from_preset("quickstart"), "runs/first")   # TrainResult
     result = resume("runs/first")                                        # after a crash
     print(evaluate_run("runs/first", steps=3))                           # accuracy at T and at 3 steps
@@ -41,13 +41,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bntt_core import gamma_history, runs
-from bntt_core.encoding import ENCODINGS
-from bntt_core.models import ARCHS, ModelSpec, model_from_spec
-from bntt_core.neurons import RESETS
-from bntt_core.norms import NORMS
-from bntt_core.presets import preset_settings
-from bntt_core.step import (
+from bntt_core import runs
+from bntt_core.analysis import gamma_history
+from bntt_core.nn.encoding import ENCODINGS
+from bntt_core.nn.models import ARCHS, ModelSpec, model_from_spec
+from bntt_core.nn.neurons import RESETS
+from bntt_core.nn.norms import NORMS
+from bntt_core.nn.step import (
     DEFAULT_PRECISION,
     PRECISIONS,
     eval_logits,
@@ -55,7 +55,8 @@ from bntt_core.step import (
     run_precision,
     train_step,
 )
-from bntt_core.surrogate import get_surrogate
+from bntt_core.nn.surrogate import get_surrogate
+from bntt_core.runs.presets import preset_settings
 
 OPTIMIZERS = ("sgd", "adam")
 DEVICES_HELP = "auto | cpu | cuda | cuda:N | mps"

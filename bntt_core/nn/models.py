@@ -1,4 +1,4 @@
-"""The paper's networks as spiking (BNTT / BN / LN / no norm, bntt_core.norms.NORMS) models and their ANN twins.
+"""The paper's networks as spiking (BNTT / BN / LN / no norm, bntt_core.nn.norms.NORMS) models and their ANN twins.
 
 Every hidden layer is  synapse (conv 3×3 pad 1 or linear, no bias) → norm → LIF → [AvgPool2d(2)].
 The output layer has no threshold, no norm and no leak: out = (1/T)·Σ_t W_out·s_t (SPEC).
@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core.encoding import ENCODINGS, encode
-from bntt_core.neurons import LIF, RESETS, check_leak_threshold
-from bntt_core.norms import NORMS, bntt_into_lif, bntt_into_lif_applies, make_norm
-from bntt_core.surrogate import get_surrogate
+from bntt_core.nn.encoding import ENCODINGS, encode
+from bntt_core.nn.neurons import LIF, RESETS, check_leak_threshold
+from bntt_core.nn.norms import NORMS, bntt_into_lif, bntt_into_lif_applies, make_norm
+from bntt_core.nn.surrogate import get_surrogate
 
 # (kind, channels or units, pooling after the layer: None | "avg" | "adaptive")
 _C, _F = "conv", "fc"

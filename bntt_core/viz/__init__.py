@@ -2,22 +2,22 @@
 
 Every builder is a pure function — data in, `plotly.graph_objects.Figure` out — with no Streamlit,
 notebook or file code, so the dashboard and the notebooks draw exactly the same figures. Inputs are
-the tidy tables of `bntt_core.tables` (one DataFrame, or `dict[run label, DataFrame]` for the figures
+the tidy tables of `bntt_core.analysis.tables` (one DataFrame, or `dict[run label, DataFrame]` for the figures
 that compare runs), `metrics.csv` for training curves, and plain numpy arrays for the teaching figures.
 
-    from bntt_core import plots
+    from bntt_core import viz
     from bntt_core.runs import read_table
 
-    fig = plots.gamma_mean_figure(read_table(run, "gamma_mean"), threshold=0.1)       # Fig 4
-    fig = plots.spike_rate_figure({"conversion": a, "surrogate BN": b, "BNTT": c})      # Fig 5
-    html = plots.figure_to_html(fig)          # self-contained (plotly.js inline), works offline
-    png = plots.figure_to_png(fig, name="fig5")  # bytes; FigureExportError if it cannot be made (retried once)
-    csv = plots.figure_data({"BNTT": c})      # the data behind it, with a run column
+    fig = viz.gamma_mean_figure(read_table(run, "gamma_mean"), threshold=0.1)       # Fig 4
+    fig = viz.spike_rate_figure({"conversion": a, "surrogate BN": b, "BNTT": c})      # Fig 5
+    html = viz.figure_to_html(fig)          # self-contained (plotly.js inline), works offline
+    png = viz.figure_to_png(fig, name="fig5")  # bytes; FigureExportError if it cannot be made (retried once)
+    csv = viz.figure_data({"BNTT": c})      # the data behind it, with a run column
 
-`exit_step_from_gamma_mean` (the paper's exit rule, from `bntt_core.early_exit`) is importable from here
+`exit_step_from_gamma_mean` (the paper's exit rule, from `bntt_core.analysis.early_exit`) is importable from here
 too, so a view that draws Fig 4 reports the same exit step the figure annotates.
 
-Builders check their input first: a table without a required column (bntt_core.tables.TABLES) or
+Builders check their input first: a table without a required column (bntt_core.analysis.tables.TABLES) or
 without rows is a ValueError naming the table, the run and what is missing.
 
 One look for every figure: `TEMPLATE` (fonts, background, hover), a colour per method
@@ -43,11 +43,11 @@ import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
-from bntt_core.early_exit import exit_step_from_gamma_mean  # the paper's rule; re-exported here
-from bntt_core.gamma_history import BIN_COLUMNS, PERCENTILES, exit_step_by_epoch
-from bntt_core.gamma_history import COLUMNS as HISTORY_COLUMNS
-from bntt_core.surrogate import SURROGATES, get_surrogate
-from bntt_core.tables import NOISE_MODE_COLUMN, TABLES, noise_modes, noise_table
+from bntt_core.analysis.early_exit import exit_step_from_gamma_mean  # the paper's rule; re-exported here
+from bntt_core.analysis.gamma_history import BIN_COLUMNS, PERCENTILES, exit_step_by_epoch
+from bntt_core.analysis.gamma_history import COLUMNS as HISTORY_COLUMNS
+from bntt_core.analysis.tables import NOISE_MODE_COLUMN, TABLES, noise_modes, noise_table
+from bntt_core.nn.surrogate import SURROGATES, get_surrogate
 
 logger = logging.getLogger(__name__)
 
@@ -414,7 +414,7 @@ def bn_input_figure(bn_input: pd.DataFrame, bn_input_hist: pd.DataFrame, layer: 
 def gamma_mean_figure(gamma_mean: pd.DataFrame, threshold: float = 0.1) -> go.Figure:
     """Fig 4: mean γ of each BNTT layer over t (upper panel) and its maximum over layers per t with the
     early-exit threshold (lower panel). The steps after the exit step are shaded (the paper's blue
-    area) and the exit step is annotated; it follows `bntt_core.early_exit.exit_step_from_gamma_mean`
+    area) and the exit step is annotated; it follows `bntt_core.analysis.early_exit.exit_step_from_gamma_mean`
     (which wants every layer at every step 1..T and says so otherwise)."""
     df = _check_table(gamma_mean, "gamma_mean", numeric=("t", "mean_gamma"))
     threshold = float(threshold)
@@ -675,7 +675,7 @@ def gamma_histogram_figure(gamma: pd.DataFrame, layers: Sequence[str] | None = (
 # One printable figure for a whole distribution over time (TensorBoard's two histogram views): a ridge plot
 # (one histogram per step, offset vertically, the first step at the top) and percentile bands (min–max,
 # 7–93, 16–84, 31–69 and the median: TensorBoard's distribution percentiles, gamma_history.PERCENTILES).
-# And γ through training, from RUN/gamma_history.csv (bntt_core/gamma_history.py): the mean-γ heatmap, the
+# And γ through training, from RUN/gamma_history.csv (bntt_core/analysis/gamma_history.py): the mean-γ heatmap, the
 # histograms and the percentile bands animated or drawn over epochs, and the paper's exit step per epoch.
 
 BAND_PAIRS = (("min", "max", "min – max"), ("q07", "q93", "7th – 93rd percentile"),
@@ -939,7 +939,7 @@ def bn_input_bands_figure(bn_input_hist: pd.DataFrame, layer: str, bn_input: pd.
 
 
 def _check_history(history: object) -> pd.DataFrame:
-    """A γ-history table (bntt_core.gamma_history.COLUMNS) checked: summary columns as floats, `epoch`/`t`
+    """A γ-history table (bntt_core.analysis.gamma_history.COLUMNS) checked: summary columns as floats, `epoch`/`t`
     as ints, histogram counts numeric; one row per (epoch, layer, t)."""
     numeric = [c for c in HISTORY_COLUMNS if c not in ("layer", *BIN_COLUMNS)]
     df = _check_table(history, "gamma_history", required=HISTORY_COLUMNS, numeric=numeric)
@@ -1070,7 +1070,7 @@ def gamma_history_histogram_figure(history: pd.DataFrame, layers: Sequence[str] 
 
 
 def exit_step_by_epoch_figure(history: pd.DataFrame, threshold: float = 0.1) -> go.Figure:
-    """The paper's early-exit step at τ = `threshold` after every epoch (bntt_core.gamma_history
+    """The paper's early-exit step at τ = `threshold` after every epoch (bntt_core.analysis.gamma_history
     .exit_step_by_epoch, the rule of early_exit.exit_step_from_gamma_mean), with T drawn: an exit step at T
     is no early exit."""
     threshold = float(threshold)
@@ -1142,7 +1142,7 @@ _RULE_STYLE = {  # rule → (label, line dash, marker symbol)
 
 
 def _check_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    from bntt_core.early_exit import summary_table
+    from bntt_core.analysis.early_exit import summary_table
 
     checked = _check_table(summary, "early_exit_summary",
                            numeric=("threshold", "exit_step", "num_steps", "steps_saved", "accuracy", "accuracy_change"))
@@ -1235,7 +1235,7 @@ def early_exit_comparison_figure(accuracy_by_step: Mapping[str, pd.DataFrame], s
     paper's τ = 0.1 and of the τ chosen on the validation slice as vertical lines, and a marker where each
     run stands at them (the truncation baseline the γ rule must beat).
 
-    `accuracy_by_step`: {run label: t, accuracy}; `summary`: `bntt_core.early_exit.exit_comparison` (with a
+    `accuracy_by_step`: {run label: t, accuracy}; `summary`: `bntt_core.analysis.early_exit.exit_comparison` (with a
     `run` column) or one run's early_exit_summary. Unavailable rows are named under the plot with their
     reason. `layout.meta`: {"steps": {rule: exit step}, "truncation": [run, ...]}.
     """
@@ -1335,7 +1335,7 @@ _ROBUSTNESS = {
 }
 
 
-NOISE_MODE_TEXT = {  # how the axis names each noise mode (bntt_core.robustness.NOISE_MODES)
+NOISE_MODE_TEXT = {  # how the axis names each noise mode (bntt_core.analysis.robustness.NOISE_MODES)
     "unclipped": "unclipped",
     "clipped": "clipped to [0, 1]",
     "shift": "shift: x + σ, no noise",
@@ -1349,7 +1349,7 @@ def robustness_figure(tables: Mapping[str, pd.DataFrame], kind: str = "noise", *
     tables), one line per run. `tables`: {run label: table}.
 
     Noise tables may hold several modes (`mode` column; a table without it is clipped,
-    `bntt_core.tables.noise_table`): one line per run and mode, the colour the run's and the line style
+    `bntt_core.analysis.tables.noise_table`): one line per run and mode, the colour the run's and the line style
     the mode's (unclipped solid, clipped dashed, shift dotted). `modes` keeps only those modes.
     """
     if kind not in _ROBUSTNESS:
@@ -1513,7 +1513,7 @@ def training_curves_figure(metrics: pd.DataFrame) -> go.Figure:
 # ---------------------------------------------------------------------------------- compare
 
 
-# Known summary columns (bntt_core.explore.comparison_summary writes them): panel title with unit, log
+# Known summary columns (bntt_core.teaching.comparison_summary writes them): panel title with unit, log
 # axis, whether it is an accuracy (shown in %), which way is better.
 COMPARE_METRICS: dict[str, tuple[str, bool, bool, str]] = {
     "accuracy": ("test accuracy (%)", False, True, "higher"),
@@ -1650,7 +1650,7 @@ def lif_trace_figure(current: np.ndarray, membrane: np.ndarray, spikes: np.ndarr
 def surrogate_figure(names: Sequence[str] | None = None, threshold: float = 1.0, *,
                      points: int = 801) -> go.Figure:
     """The spike function s = H(U − θ) (forward) and the surrogates of ∂s/∂U used in its place in the
-    backward pass (`bntt_core.surrogate`), over U from −θ to 3θ. `names=None` draws all of them."""
+    backward pass (`bntt_core.nn.surrogate`), over U from −θ to 3θ. `names=None` draws all of them."""
     if not float(threshold) > 0:
         raise ValueError(f"threshold must be > 0; got {threshold}")
     names = list(SURROGATES) if names is None else list(names)
@@ -1716,7 +1716,7 @@ def raster_figure(spikes: np.ndarray | pd.DataFrame, neuron_ids: Sequence[int] |
     """Spike raster of a few neurons over time, with the number of spikes per step above it.
 
     `spikes`: [T, N] of 0/1, column j being neuron `neuron_ids[j]` (default 0..N−1); or the long table
-    of `bntt_core.explore.record_spike_raster` (neuron, t, spike), whose neuron ids are used.
+    of `bntt_core.teaching.record_spike_raster` (neuron, t, spike), whose neuron ids are used.
     """
     if isinstance(spikes, pd.DataFrame):
         table = _check_table(spikes, "spike raster", required=("neuron", "t", "spike"),
@@ -1757,7 +1757,7 @@ def raster_figure(spikes: np.ndarray | pd.DataFrame, neuron_ids: Sequence[int] |
 
 
 def bn_vs_bntt_figure(demo: pd.DataFrame) -> go.Figure:
-    """Why per-step statistics matter, from `bntt_core.explore.bn_vs_bntt_demo`'s table (a row per step:
+    """Why per-step statistics matter, from `bntt_core.teaching.bn_vs_bntt_demo`'s table (a row per step:
     t, input_mean, input_std, bn_running_mean, bntt_running_mean, bn_output_mean, bn_output_std,
     bntt_output_mean, bntt_output_std).
 
@@ -1940,7 +1940,7 @@ SYNOPS_TRACES = (
 
 
 def standard_metrics_figure(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
-    """NeuroBench's standard metrics of several runs (`bntt_core.standard_metrics`, docs/METRICS.md): footprint,
+    """NeuroBench's standard metrics of several runs (`bntt_core.analysis.standard_metrics`, docs/METRICS.md): footprint,
     connection sparsity and activation sparsity (one bar per run), and the synaptic operations per image over
     one inference (dense, effective MACs, effective ACs; grouped per run, log axis).
 

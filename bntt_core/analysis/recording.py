@@ -1,6 +1,6 @@
 """One clean evaluation pass of a spiking model that records everything the analysis tables need.
 
-A `Monitor` (bntt_core.models) sees every hidden layer's pre-norm current and spikes; the recorder
+A `Monitor` (bntt_core.nn.models) sees every hidden layer's pre-norm current and spikes; the recorder
 reduces them on the fly, per layer and step, so nothing of size [T, B, ...] outlives its batch:
 
     spikes          total spike count per step [T] and per spatial position [H, W] (energy)
@@ -15,7 +15,7 @@ reduces them on the fly, per layer and step, so nothing of size [T, B, ...] outl
                     come from these, with no further inference
     input events    |encoded input| summed per position (the input layer's synaptic events), the count of
                     its non-zero values per position and whether every value was in {−1, 0, 1}
-                    (bntt_core.standard_metrics: NeuroBench's binary test)
+                    (bntt_core.analysis.standard_metrics: NeuroBench's binary test)
     channel maps    only for the layers named in `channel_maps` (none by default): spikes summed over T and
                     samples per channel and position [C, H, W] (or [F]); effective synaptic operations
                     need them where the next layer has zero weights (standard_metrics.channel_maps_needed)
@@ -26,7 +26,7 @@ float64. Elsewhere they are computed from the tensors the monitor receives (same
 
 The Poisson input is drawn from ONE `torch.Generator` seeded with `seed` and consumed batch after
 batch in order, so a pass with the same seed, batch size and images draws the same spikes as
-`bntt_core.step.eval_logits(model, batch, generator=g)` called batch after batch with that generator.
+`bntt_core.nn.step.eval_logits(model, batch, generator=g)` called batch after batch with that generator.
 
     rec = record(model, images, labels, seed=0, batch_size=128)   # images normalised [N, C, H, W]
     rec.accuracy_by_step()      # DataFrame t, accuracy, correct, n
@@ -47,12 +47,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bntt_core.models import SpikingNet, neurons_per_image
-from bntt_core.norms import ONE_STATISTIC_NORMS
-from bntt_core.step import autocast
+from bntt_core.nn.models import SpikingNet, neurons_per_image
+from bntt_core.nn.norms import ONE_STATISTIC_NORMS
+from bntt_core.nn.step import autocast
 
 try:  # the engine's compiled CPU loops (one pass for Σx, Σx²); the PyTorch fallback computes the same
-    from bntt_core import _cpu_kernels as _kernels
+    from bntt_core.nn.kernels import cpu as _kernels
 except ImportError:  # pragma: no cover - an engine without them
     _kernels = None
 
@@ -350,7 +350,7 @@ def record(model: SpikingNet, images: torch.Tensor, labels: torch.Tensor, *, see
     """
     if not isinstance(model, SpikingNet):
         raise ValueError(f"record() needs a spiking model; got {type(model).__name__} (an ANN has no steps "
-                         f"or spikes: use bntt_core.robustness.evaluate_accuracy)")
+                         f"or spikes: use bntt_core.analysis.robustness.evaluate_accuracy)")
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
     if images.shape[0] == 0:

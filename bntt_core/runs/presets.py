@@ -6,7 +6,7 @@ A preset is a set of TrainConfig overrides; any flag given on the command line o
     bntt train --preset paper-cifar10 --epochs 100           # the official README's 100 epochs
     bntt presets                                             # list them
 
-    from bntt_core.presets import preset_settings
+    from bntt_core.runs.presets import preset_settings
     config = TrainConfig(**preset_settings("quickstart"), seed=1)
 
 Settings common to all paper presets come from TrainConfig's defaults (SGD, momentum 0.9, weight

@@ -47,10 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core.encoding import poisson_encode
-from bntt_core.models import SpikingNet
-from bntt_core.recording import default_batch_size
-from bntt_core.step import autocast
+from bntt_core.analysis.recording import default_batch_size
+from bntt_core.nn.encoding import poisson_encode
+from bntt_core.nn.models import SpikingNet
+from bntt_core.nn.step import autocast
 
 ENCODER_GRADS = ("linear", "clipped")
 NOISE_MODES = ("unclipped", "clipped", "shift")  # see the module docstring

@@ -30,7 +30,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     # ours, not the paper's: per-sample dynamic exit (stop a sample once its running prediction is
     # confident); one row per confidence level
     "dynamic_exit": ("confidence", "mean_exit_step", "accuracy", "steps_saved"),
-    # early exit without the test set (SPEC "Early exit"; bntt_core.early_exit.exit_summary), one row per
+    # early exit without the test set (SPEC "Early exit"; bntt_core.analysis.early_exit.exit_summary), one row per
     # rule: "paper" (τ = 0.1) and "validation" (τ chosen on the run's held-out validation slice: the
     # earliest exit losing ≤ 1 point there, then applied to the test set) for BNTT runs; "truncation"
     # for runs without γ: the plain network cut at a BNTT run's exit step (step_rule: whose rule,
@@ -44,7 +44,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "early_exit_summary": ("rule", "threshold", "exit_step", "num_steps", "steps_saved", "accuracy",
                            "accuracy_change", "available", "reason"),
     # Fig 8A: Gaussian noise of std sigma (pixel units) on the clean [0, 1] pixels, then normalised; one
-    # curve per `mode` (unclipped | clipped | shift, bntt_core.robustness.NOISE_MODES). `mode` is written by
+    # curve per `mode` (unclipped | clipped | shift, bntt_core.analysis.robustness.NOISE_MODES). `mode` is written by
     # every new analysis but not required: a table without it predates the modes and was computed
     # clipped (noise_table() reads it so)
     "noise": ("sigma", "accuracy"),
@@ -52,7 +52,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "fgsm": ("epsilon", "accuracy"),
     # energy per layer: synaptic operations (spikes × fan-out) and MACs, with the energy in pJ
     "energy": ("layer", "synops", "macs", "energy_pj"),
-    # NeuroBench's standard metrics (bntt_core.standard_metrics, docs/METRICS.md), ONE row per run: footprint
+    # NeuroBench's standard metrics (bntt_core.analysis.standard_metrics, docs/METRICS.md), ONE row per run: footprint
     # (bytes of parameters and buffers), connection sparsity (zero Conv/Linear weights), activation sparsity
     # (zero outputs of the hidden spiking neurons over all T steps; ANN: ReLU), synaptic operations per sample
     # over one inference of T steps (dense, effective MACs, effective ACs). Also written: parameters,
@@ -78,7 +78,7 @@ def table_file(name: str) -> str:
 # ------------------------------------------------------------------------------ noise modes
 NOISE_MODE_COLUMN = "mode"
 LEGACY_NOISE_MODE = "clipped"  # noise tables written before the modes existed clipped the noisy pixels
-NOISE_MODE_ORDER = ("unclipped", "clipped", "shift")  # = bntt_core.robustness.NOISE_MODES (no torch import here)
+NOISE_MODE_ORDER = ("unclipped", "clipped", "shift")  # = bntt_core.analysis.robustness.NOISE_MODES (no torch import here)
 
 
 def noise_table(df, mode: str | None = None):

@@ -3,7 +3,7 @@
 The forward pass is the exact Heaviside step; the backward pass replaces its derivative (a Dirac
 delta) with a smooth bump centred on the threshold. Each surrogate here maps the membrane potential U
 and the threshold θ to ∂s/∂U. They are plain functions so that the fused LIF backward
-(`bntt_core.neurons`) can call them on a whole tensor at once.
+(`bntt_core.nn.neurons`) can call them on a whole tensor at once.
 
     triangle      α · max(0, 1 − |U/θ − 1|) / θ        α = 0.3   (the paper, Eq. 8; SPEC)
     fast_sigmoid  1 / (1 + k·|U − θ|)²                   k = 25    (snnTorch's default slope)

@@ -3,7 +3,7 @@
 Everything here returns plain numpy arrays or tidy pandas DataFrames, computed with the engine
 (`bntt_core.LIF`, `poisson_encode`, `direct_encode`, `BNTT`, `StepBN`, the surrogates and the model
 monitor protocol). The dashboard views only wire widgets to these functions and hand the results to
-the figure builders in `bntt_core.plots`; notebooks may call them directly.
+the figure builders in `bntt_core.viz`; notebooks may call them directly.
 
     current = input_current("step", num_steps=60, amplitude=0.3, onset=10)
     trace = lif_trace(current, leak=0.95, threshold=1.0, reset="soft")      # t, current, membrane, spike
@@ -12,7 +12,7 @@ the figure builders in `bntt_core.plots`; notebooks may call them directly.
     demo = bn_vs_bntt_demo(num_steps=10)                                     # per-step BN vs BNTT stats
     raster = record_spike_raster(model, image, layer="conv1", neurons=[0, 5, 9])
 
-Run `python -m bntt_core.explore` for a short printed tour.
+Run `python -m bntt_core.teaching` for a short printed tour.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bntt_core.encoding import direct_encode, poisson_encode
-from bntt_core.neurons import LIF
-from bntt_core.norms import BNTT, StepBN
-from bntt_core.surrogate import SURROGATES
+from bntt_core.nn.encoding import direct_encode, poisson_encode
+from bntt_core.nn.neurons import LIF
+from bntt_core.nn.norms import BNTT, StepBN
+from bntt_core.nn.surrogate import SURROGATES
 
 CURRENT_SHAPES = ("constant", "step", "noisy")
 
@@ -40,8 +40,8 @@ def describe_runs(roots: list[Path]) -> list[dict]:
     empty because they do not apply, with the reason). Broken or foreign runs keep their error.
     """
     from bntt_core.analysis import analysis_status
+    from bntt_core.analysis.tables import ANALYSIS_DIR, table_file
     from bntt_core.runs import find_runs
-    from bntt_core.tables import ANALYSIS_DIR, table_file
 
     cards = []
     for entry in find_runs(list(roots)):
@@ -238,7 +238,7 @@ def synthetic_digit(size: int = 28) -> np.ndarray:
 # -------------------------------------------------------------------------------------- surrogates
 def surrogate_shapes(*, threshold: float = 1.0, lower: float | None = None, upper: float | None = None,
                      points: int = 401, names: list[str] | None = None) -> pd.DataFrame:
-    """∂s/∂U of every surrogate (bntt_core.surrogate) over a membrane range, plus the Heaviside step.
+    """∂s/∂U of every surrogate (bntt_core.nn.surrogate) over a membrane range, plus the Heaviside step.
 
     Columns: membrane, surrogate, value, kind ("gradient" for the surrogates, "forward" for H(U − θ)).
     """
@@ -323,7 +323,7 @@ def bn_vs_bntt_demo(*, num_steps: int = 10, channels: int = 4, batch_size: int =
 
 # ---------------------------------------------------------------------------------- live recordings
 class SpikeRecorder:
-    """A `bntt_core.models.Monitor` that keeps the spikes (and optionally membranes) of chosen layers."""
+    """A `bntt_core.nn.models.Monitor` that keeps the spikes (and optionally membranes) of chosen layers."""
 
     def __init__(self, layers: list[str] | None = None, wants_membrane: bool = False):
         self.layers = None if layers is None else set(layers)
@@ -445,18 +445,18 @@ def perturbation_predictions(models: dict, pixels: torch.Tensor, label: int, *, 
 
     `models`: {name: (model, DataInfo)}; `pixels`: the clean image [1, C, H, W] in [0, 1] (or uint8).
     Noise and attack act on the pixels, which each model then normalises with its own statistics, as
-    in `bntt_core.robustness` (Fig 8): noise x + σ·z (z seeded) as `noise_mode` says (unclipped, the
+    in `bntt_core.analysis.robustness` (Fig 8): noise x + σ·z (z seeded) as `noise_mode` says (unclipped, the
     default and the paper's; clipped to [0, 1]; or shift: x + σ, no noise); FGSM x + ε·sign(∇_x L)
     with each model's OWN gradient (SNN-crafted through the surrogate for SNNs,
-    `bntt_core.robustness.fgsm_signs`), clipped. Predictions use the Poisson stream seeded with `seed`.
+    `bntt_core.analysis.robustness.fgsm_signs`), clipped. Predictions use the Poisson stream seeded with `seed`.
 
     Returns {"clean", "noisy": display images, "adversarial": {name: display image}, "predictions":
     DataFrame(model, label, clean, clean_confidence, noisy, noisy_confidence, adversarial,
     adversarial_confidence)}.
     """
+    from bntt_core.analysis.robustness import NOISE_SEED_OFFSET, check_noise_mode, fgsm_signs, perturb_noise
     from bntt_core.data import normalize, to_pixels
-    from bntt_core.robustness import NOISE_SEED_OFFSET, check_noise_mode, fgsm_signs, perturb_noise
-    from bntt_core.step import eval_logits
+    from bntt_core.nn.step import eval_logits
 
     if sigma < 0 or epsilon < 0:
         raise ValueError(f"sigma and epsilon must be ≥ 0; got {sigma} and {epsilon}")
@@ -503,7 +503,7 @@ def early_exit_summary(gamma_mean: pd.DataFrame, accuracy_by_step: pd.DataFrame,
     layer's spikes that fall after the exit step; a layer the spike table does not list (the input
     or the output layer) is counted in proportion to the steps saved.
     """
-    from bntt_core.early_exit import exit_step_from_gamma_mean
+    from bntt_core.analysis.early_exit import exit_step_from_gamma_mean
 
     by_step = accuracy_by_step.sort_values("t")
     num_steps = int(by_step["t"].max())
@@ -555,18 +555,18 @@ def _mean_accuracy_over(table: pd.DataFrame, column: str) -> float:
 
 def comparison_summary(runs: dict[str, dict], *, fgsm_epsilon: float | None = None,
                        threshold: float | None = None, noise_mode: str | None = None) -> pd.DataFrame:
-    """One row per run for the Compare page (`bntt_core.plots.compare_figure`).
+    """One row per run for the Compare page (`bntt_core.viz.compare_figure`).
 
     `runs`: {run label: {"summary": run summary (as in `describe_runs`), "tables": {name: DataFrame}}}.
     Columns: run, method, accuracy (at T, from accuracy_by_step, else the recorded test accuracy),
     steps (T; 1 for the ANN), spike_rate (mean over layers of the Fig 5 rate), energy_pj (per image,
     summed over layers), noise_auc (mean accuracy over the σ grid of the noise curve of `noise_mode`;
-    None: the mode all the runs' tables share, unclipped first, `bntt_core.tables.common_noise_mode`;
+    None: the mode all the runs' tables share, unclipped first, `bntt_core.analysis.tables.common_noise_mode`;
     a run without that mode gets NaN), fgsm_accuracy (at the grid ε nearest
     to `fgsm_epsilon`, default the largest), and with a `threshold`, early_exit_steps and
     early_exit_accuracy for runs that have γ (BNTT). Missing data are NaN (a missing bar).
     """
-    from bntt_core.tables import common_noise_mode, noise_table
+    from bntt_core.analysis.tables import common_noise_mode, noise_table
 
     if noise_mode is None:
         noise_mode = common_noise_mode(t for run in runs.values()
@@ -623,15 +623,15 @@ def seed_groups(summaries: dict[str, dict]) -> dict[str, str]:
 
 def method_verdicts(summary: pd.DataFrame, groups: dict[str, str] | None = None) -> pd.DataFrame:
     """The Compare page's verdicts: for every metric of `summary` (comparison_summary) whose better
-    direction is known (bntt_core.plots.COMPARE_METRICS) and that at least two groups have, the groups
-    (`seed_groups`; default: each run its own) ranked with `bntt_core.verdicts.compare_methods`: mean ±
+    direction is known (bntt_core.viz.COMPARE_METRICS) and that at least two groups have, the groups
+    (`seed_groups`; default: each run its own) ranked with `bntt_core.analysis.verdicts.compare_methods`: mean ±
     std over seeds, "tie" within the spread, "one seed" when a group has a single run.
 
     Columns: metric, better, ranking (best first, '>' ahead, '≈' tie, '?' one seed), best, next,
     verdict (best against next: ahead | tie | one seed), difference (best − next, raw, in the metric's
     unit; accuracies in percentage points), seeds (n per group)."""
-    from bntt_core.plots import COMPARE_METRICS
-    from bntt_core.verdicts import compare_methods
+    from bntt_core.analysis.verdicts import compare_methods
+    from bntt_core.viz import COMPARE_METRICS
 
     rows = []
     for metric, (_title, _log, is_accuracy, better) in COMPARE_METRICS.items():

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core import _cpu_kernels
+from bntt_core.nn.kernels import cpu as _cpu_kernels
 
 NORMS = ("bntt", "bn", "bn-joint", "tdbn", "tebn", "ln", "none")
 
@@ -163,7 +163,7 @@ class _BNTTIntoLIF(torch.autograd.Function):
 
 def bntt_into_lif_applies(norm: nn.Module, neuron: nn.Module, x: torch.Tensor) -> bool:
     """Whether `_BNTTIntoLIF` can run `neuron(norm(x))` here (see `bntt_into_lif`)."""
-    from bntt_core.neurons import LIF, compiled_scan_applies
+    from bntt_core.nn.neurons import LIF, compiled_scan_applies
 
     return (type(norm) is BNTT and type(neuron) is LIF and x.dim() in (3, 5) and x.shape[2] == norm.num_features
             and x.shape[0] <= norm.num_steps and x.shape[0] >= 1

@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bntt_core import early_exit
-from bntt_core.norms import BNTT
+from bntt_core.analysis import early_exit
+from bntt_core.nn.norms import BNTT
 
 GAMMA_HISTORY_FILE = "gamma_history.csv"
 # The percentiles of TensorBoard's distribution view (its "basis points" 0, 668, 1587, 3085, 5000, …, 10000)

@@ -399,7 +399,7 @@ def set_epoch(loader: DataLoader, epoch: int) -> None:
 # ====================================================================================== locations
 def project_root() -> Path:
     """The repository root: the folder above the bntt_core package."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def cache_dir() -> Path:

@@ -7,7 +7,7 @@ layout and back. Measured on the 2-core dev machine, VGG9 at T=10, B=16 in bf16:
 step against 0.27 s for the convolutions alone (benchmarks/README.md). These loops read each
 element once per pass and keep the membrane of a tile of neurons in L1 across all T steps.
 
-Arithmetic: the LIF loops do exactly the operations of the eager scan in `bntt_core.neurons`, in the
+Arithmetic: the LIF loops do exactly the operations of the eager scan in `bntt_core.nn.neurons`, in the
 same order, in fp32, compiled without contraction into fused multiply-adds (-ffp-contract=off), so
 the fp32 spikes equal the eager ones bit for bit. bf16 tensors are read and written as bf16 (round to
 nearest even) with all arithmetic in fp32; statistics are accumulated in fp64.
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from bntt_core import surrogate as surrogate_module
+from bntt_core.nn import surrogate as surrogate_module
 
 _KERNEL_TEMPLATE = r"""
 #include <stdint.h>
@@ -59,7 +59,7 @@ INLINE float ld_bf16(const bf16* p, int64_t i) { return bf2f(p[i]); }
 INLINE void st_f32(float* p, int64_t i, float v) { p[i] = v; }
 INLINE void st_bf16(bf16* p, int64_t i, float v) { p[i] = f2bf(v); }
 
-/* surrogate slopes, the same operations in the same order as bntt_core/surrogate.py.
+/* surrogate slopes, the same operations in the same order as bntt_core/nn/surrogate.py.
    triangle: p = α, α·max(0, 1 − |u/θ − 1|)/θ (the chain rule through u/θ); fast_sigmoid: p = k;
    atan: p = (π/2)·α, p2 = α/2 */
 INLINE float slope_of(const int kind, float u, float th, float p, float p2) {
@@ -446,7 +446,7 @@ def _run(function, num_segments: int, make_args, sums_shape: tuple[int, ...] | N
 
 
 def _surrogate_parameters(name: str) -> tuple[float, float]:
-    """The constants of bntt_core.surrogate, as its eager code rounds them (Python double → fp32 scalar)."""
+    """The constants of bntt_core.nn.surrogate, as its eager code rounds them (Python double → fp32 scalar)."""
     if name == "triangle":
         return surrogate_module.TRIANGLE_ALPHA, 0.0
     if name == "fast_sigmoid":

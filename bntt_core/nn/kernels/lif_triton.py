@@ -7,7 +7,7 @@ compiles for the GPU or interprets on the CPU (TRITON_INTERPRET=1, used by the t
 import triton
 import triton.language as tl
 
-from bntt_core._gpu_kernels import _interpreting
+from bntt_core.nn.kernels.gpu import _interpreting
 
 INTERPRETED = _interpreting()  # the mode Triton gave the kernels below when this module was imported
 

@@ -2,12 +2,12 @@
 read, QUICK stand-in runs, saving figures, and the short computed verdicts the notebooks print.
 
 The notebooks hold no analysis logic; every number they show comes from `bntt_core` (the run
-directory, `bntt_core.analysis`, `bntt_core.plots`, `bntt_core.explore`) through this module.
+directory, `bntt_core.analysis`, `bntt_core.viz`, `bntt_core.teaching`) through this module.
 
-    from bntt_core import notebook_support as nbs
-    runs = nbs.ensure_runs({"bntt": nbs.SHIPPED["bntt"]}, quick=False)     # {role: analysed run dir}
-    spikes = nbs.tables(runs, "spike_activity")                            # {display label: DataFrame}
-    nbs.save_figure(fig, "fig1_spike_activity", spikes, "notebooks/outputs")  # HTML, PNG, CSV
+    from bntt_core import paper
+    runs = paper.ensure_runs({"bntt": paper.SHIPPED["bntt"]}, quick=False)     # {role: analysed run dir}
+    spikes = paper.tables(runs, "spike_activity")                            # {display label: DataFrame}
+    paper.save_figure(fig, "fig1_spike_activity", spikes, "notebooks/outputs")  # HTML, PNG, CSV
 
 Roles. A notebook's `RUN_DIRS` maps a role ("bntt", "bn", "ln", "none", "ann", "converted",
 "seq_bntt", "seq_none", ...) to a run directory. The defaults are the shipped runs, named once in
@@ -16,7 +16,7 @@ here in seconds (`QUICK_RECIPES`); the same happens, with a printed notice, when
 absent. Tiny runs are cached under $BNTT_QUICK_CACHE (default `notebooks/outputs/quick_runs/`), so
 each is trained and analysed once however many notebooks ask for it.
 
-Run `python -m bntt_core.notebook_support` to print which shipped runs are present.
+Run `python -m bntt_core.paper` to print which shipped runs are present.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bntt_core.tables import TABLES, common_noise_mode, noise_table
-from bntt_core.verdicts import compare_methods
+from bntt_core.analysis.tables import TABLES, common_noise_mode, noise_table
+from bntt_core.analysis.verdicts import compare_methods
 
 # ------------------------------------------------------------------------------ the shipped runs
 # The ONE place that names the shipped runs (data/runs/, see data/runs/README.md). Paths are relative
@@ -63,7 +63,7 @@ SHIPPED: dict[str, str] = {
 }
 
 # How each role is called in figures and tables. The labels name the method in words that
-# `bntt_core.plots.method_of` recognises, so every figure colours a method the same way. The BN roles
+# `bntt_core.viz.method_of` recognises, so every figure colours a method the same way. The BN roles
 # (`BN_ROLES`) are labelled by the norm their run really has (`label(role, run_path)`); "BN" is only
 # the fallback for a run that cannot be read.
 ROLE_LABELS: dict[str, str] = {
@@ -82,7 +82,7 @@ ROLE_LABELS: dict[str, str] = {
     "seq_none": "seq-MNIST none (surrogate BP)",
 }
 # Roles that stand for "a BN run", {role: what comes before the method's name}. Their label is the name
-# of the norm the run was really trained with, from THE one mapping `bntt_core.plots.METHOD_NAMES`: the
+# of the norm the run was really trained with, from THE one mapping `bntt_core.viz.METHOD_NAMES`: the
 # shipped cifar10-cpu-bn (run format bntt-run/1, whose "bn" reads as today's
 # "bn-joint", `bntt_core.runs.upgrade_settings`) are "BN joint (statistics over T·B)", a QUICK stand-in
 # or any run trained today with norm="bn" is the paper's BN with per-step batch statistics.
@@ -159,10 +159,10 @@ def quick_cache_dir() -> Path:
 
 def label(role: str, run_path: str | os.PathLike | None = None) -> str:
     """The display label of a role (the role itself when it is not a known one). Given the role's run,
-    a BN role (`BN_ROLES`) is labelled by the norm that run really has (`bntt_core.plots.METHOD_NAMES`)."""
+    a BN role (`BN_ROLES`) is labelled by the norm that run really has (`bntt_core.viz.METHOD_NAMES`)."""
     if run_path is not None and role in BN_ROLES:
-        from bntt_core.plots import METHOD_NAMES
         from bntt_core.runs import RunError, read_config
+        from bntt_core.viz import METHOD_NAMES
 
         try:  # the config alone (upgraded from older run formats); a run without weights still has its norm
             norm = (read_config(run_path).get("model") or {}).get("norm")
@@ -211,7 +211,7 @@ def _build_run(final: Path, *, recipe: dict | None = None, convert_from: Path | 
     move it to `final` in one rename (an interrupted build never leaves a half-trained run there),
     then analyse it there (quick analysis on `analysis_images` test images, None: the analysis' quick
     default; an interrupted analysis is redone by `_cached`)."""
-    from bntt_core.training import TrainConfig, train
+    from bntt_core.runs.training import TrainConfig, train
 
     final.parent.mkdir(parents=True, exist_ok=True)
     temporary = final.parent / f".building-{final.name}-{os.getpid()}"
@@ -364,8 +364,8 @@ def steps_differ(runs: Mapping[str, str | os.PathLike]) -> str:
 
 def describe(run_path: str | os.PathLike) -> str:
     """One line about a run: arch, norm, T, dataset, test accuracy and where it is."""
-    from bntt_core.explore import run_label
     from bntt_core.runs import inspect_run
+    from bntt_core.teaching import run_label
 
     entry = inspect_run(run_path)
     if entry.error:
@@ -413,19 +413,19 @@ def save_figure(fig, name: str, data: pd.DataFrame | Mapping[str, pd.DataFrame],
                 out_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR, *, png: bool = True) -> dict[str, Path]:
     """Write `name`.html (self-contained), `name`.png (png=True: waits for kaleido, retries once, else FigureExportError) and `name`.csv
     (the data behind the figure; several runs become one table with a `run` column) into `out_dir`."""
-    from bntt_core import plots
+    from bntt_core import viz
 
     folder = output_dir(out_dir)
     written = {}
     html_path = folder / f"{name}.html"
-    html_path.write_text(plots.figure_to_html(fig), encoding="utf-8")
+    html_path.write_text(viz.figure_to_html(fig), encoding="utf-8")
     written["html"] = html_path
     csv_path = folder / f"{name}.csv"
-    csv_path.write_bytes(plots.figure_data(data))
+    csv_path.write_bytes(viz.figure_data(data))
     written["csv"] = csv_path
     if png:
         # batch export: waits for the renderer, retries once with a fresh one, else FigureExportError naming it
-        image = plots.figure_to_png(fig, name=name)
+        image = viz.figure_to_png(fig, name=name)
         png_path = folder / f"{name}.png"
         png_path.write_bytes(image)
         written["png"] = png_path
@@ -444,7 +444,7 @@ def save_table(data: pd.DataFrame, name: str, out_dir: str | os.PathLike = DEFAU
 # ------------------------------------------------------------------------------------ verdicts
 # Each `verdict_*` prints plain sentences about what the runs show (computed, never assumed) and
 # returns the table behind them, so a notebook's closing markdown can point at printed numbers.
-# Rankings of methods go through ONE rule, `bntt_core.verdicts.compare_methods`: mean ± std over the
+# Rankings of methods go through ONE rule, `bntt_core.analysis.verdicts.compare_methods`: mean ± std over the
 # seeds present, "tie" within the spread, "one seed" when a method has a single run. Runs of one method
 # over several seeds are grouped with `run_groups` (pass `groups=` to the verdicts); without it every
 # run is its own group, i.e. one seed.
@@ -558,7 +558,7 @@ def verdict_spike_activity(spike_activity: Mapping[str, pd.DataFrame], bntt_labe
     """Fig 1: per run, the step at which each layer's activity peaks, whether deeper layers peak
     later, how many layers rise and then fall to ≤ half their peak, and what share of the peak
     activity is left at the last step (mean over layers); methods compared on that share (lower: falls
-    off more) with `bntt_core.verdicts.compare_methods` over the seeds in `groups` (run_groups)."""
+    off more) with `bntt_core.analysis.verdicts.compare_methods` over the seeds in `groups` (run_groups)."""
     rows = []
     for run, data in spike_activity.items():
         peaks = peak_steps(data, "spikes_per_neuron")
@@ -640,7 +640,7 @@ def verdict_early_exit(gamma_mean: pd.DataFrame, accuracy_by_step: pd.DataFrame,
                        threshold: float, *, max_drop_points: float = 1.0) -> dict:
     """Fig 4/7: the paper's exit at `threshold` (exit step, steps saved, accuracy and its drop) and,
     over the stored threshold grid, the largest saving that costs less than `max_drop_points`."""
-    from bntt_core.explore import early_exit_summary
+    from bntt_core.teaching import early_exit_summary
 
     summary = early_exit_summary(gamma_mean, accuracy_by_step, threshold)
     full, at_exit = _percent(summary["full_accuracy"]), _percent(summary["accuracy"])
@@ -679,7 +679,7 @@ def verdict_spike_rate(rates: Mapping[str, pd.DataFrame], bntt_label: str = "BNT
                        groups: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Fig 5: the spike rate of every run per layer (wide), which run is sparsest in each layer, how
     many layers BNTT is the sparsest in, and the methods compared on the mean rate over layers
-    (`bntt_core.verdicts.compare_methods` over the seeds in `groups`)."""
+    (`bntt_core.analysis.verdicts.compare_methods` over the seeds in `groups`)."""
     wide = None
     for run, data in rates.items():
         column = data[["layer", "rate"]].astype({"layer": str}).rename(columns={"rate": run})
@@ -701,7 +701,7 @@ def verdict_robustness(curves: Mapping[str, pd.DataFrame], column: str, bntt_lab
                        groups: Mapping[str, str] | None = None, mode: str | None = None) -> pd.DataFrame:
     """Fig 8: per run, clean accuracy, accuracy at the strongest noise/attack, the mean accuracy
     over the grid (area under the curve ÷ its width) and the rank by that mean (1 = most robust); the
-    methods compared on that mean with `bntt_core.verdicts.compare_methods` (mean ± std over the seeds
+    methods compared on that mean with `bntt_core.analysis.verdicts.compare_methods` (mean ± std over the seeds
     in `groups`, "tie" within the spread, "one seed"). Noise tables (column "sigma"): the curve of noise
     `mode` (default None or "": the one every run has, unclipped first; a table without modes is clipped)."""
     if column == "sigma":
@@ -743,8 +743,8 @@ def verdict_robustness(curves: Mapping[str, pd.DataFrame], column: str, bntt_lab
 def accuracy_summary(runs: Mapping[str, Path]) -> pd.DataFrame:
     """One row per run: method, arch, dataset, T, test accuracy at T (from accuracy_by_step, else the
     training result), the number of test images behind it, epochs and training time."""
-    from bntt_core.explore import run_method
     from bntt_core.runs import inspect_run, read_table
+    from bntt_core.teaching import run_method
 
     rows = []
     for role, path in runs.items():
@@ -769,7 +769,7 @@ def accuracy_summary(runs: Mapping[str, Path]) -> pd.DataFrame:
 def verdict_accuracy(summary: pd.DataFrame, order: Sequence[str] = ("bntt", "bn", "none")) -> None:
     """Tables 1/5/3: the runs ranked by test accuracy, and whether the methods in `order` (by
     default BNTT > BN > none, the paper's claim at low T) come out in that order: the runs of one method
-    (its seeds, the `method` column) compared with `bntt_core.verdicts.compare_methods` — mean ± std,
+    (its seeds, the `method` column) compared with `bntt_core.analysis.verdicts.compare_methods` — mean ± std,
     "tie" within the spread, "one seed" when a method has a single run."""
     ranked = summary.dropna(subset=["test_accuracy_percent"]).sort_values("test_accuracy_percent", ascending=False)
     print("ranked by test accuracy: " + ", ".join(f"{r.run} {r.test_accuracy_percent:.2f}%"
@@ -786,18 +786,18 @@ def verdict_accuracy(summary: pd.DataFrame, order: Sequence[str] = ("bntt", "bn"
 
 def energy_convention(run_path: str | os.PathLike) -> str:
     """How the run's energy table was counted (from its analysis meta), in one line."""
-    from bntt_core import plots
+    from bntt_core import viz
 
     convention = analysis_meta(run_path, "energy").get("convention")
     if isinstance(convention, dict):
-        return str(convention.get("model") or plots.ENERGY_CONVENTION)
-    return str(convention or plots.ENERGY_CONVENTION)
+        return str(convention.get("model") or viz.ENERGY_CONVENTION)
+    return str(convention or viz.ENERGY_CONVENTION)
 
 
 def verdict_energy(energy: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT", *,
                    groups: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Energy: each run's total per image (pJ), its synaptic operations and MACs, its ratio to
-    BNTT's energy, and the methods compared on it (`bntt_core.verdicts.compare_methods` over the seeds
+    BNTT's energy, and the methods compared on it (`bntt_core.analysis.verdicts.compare_methods` over the seeds
     in `groups`)."""
     totals = pd.DataFrame([{"run": run, "energy_pj": float(data["energy_pj"].sum()),
                             "synops": float(data["synops"].sum()), "macs": float(data["macs"].sum())}
@@ -818,7 +818,7 @@ def verdict_energy(energy: Mapping[str, pd.DataFrame], bntt_label: str = "BNTT",
 
 
 # The paper's numbers (SPEC "Paper numbers"; the ones SPEC stars could not be checked against a copy
-# of the tables). Method keys as in `bntt_core.explore.run_method`.
+# of the tables). Method keys as in `bntt_core.teaching.run_method`.
 PAPER_NUMBERS = pd.DataFrame([
     {"dataset": "CIFAR-10", "arch": "VGG9", "method": "bntt", "steps": 25, "accuracy_percent": 90.5,
      "source": "Table 1"},
@@ -838,11 +838,11 @@ PAPER_NUMBERS = pd.DataFrame([
 
 
 def verdict_early_exit_energy(run_path: str | os.PathLike, threshold: float) -> dict:
-    """The energy BNTT's early exit at `threshold` saves on one run (bntt_core.explore.early_exit_summary
+    """The energy BNTT's early exit at `threshold` saves on one run (bntt_core.teaching.early_exit_summary
     with the run's spike_activity and energy tables: each layer's energy is cut by the share of its
     spikes that fall after the exit step)."""
-    from bntt_core.explore import early_exit_summary
     from bntt_core.runs import read_table
+    from bntt_core.teaching import early_exit_summary
 
     names = ("gamma_mean", "accuracy_by_step", "spike_activity", "energy")
     found = {name: read_table(run_path, name) for name in names}
@@ -870,9 +870,9 @@ def paper_number(dataset: str, method: str) -> float:
 # ---------------------------------------------------------------------------------- workshops
 def firing_rate_table(currents: Sequence[float], leaks: Sequence[float], threshold: float,
                       resets: Sequence[str] = ("soft",), num_steps: int = 100) -> pd.DataFrame:
-    """Spikes per step of one LIF neuron (bntt_core.explore.lif_trace) driven by each constant current,
+    """Spikes per step of one LIF neuron (bntt_core.teaching.lif_trace) driven by each constant current,
     for every leak and reset: columns current, leak, reset, rate."""
-    from bntt_core.explore import lif_firing_rate, lif_trace
+    from bntt_core.teaching import lif_firing_rate, lif_trace
 
     rows = []
     for reset in resets:
@@ -890,11 +890,11 @@ def firing_rate_figure(rates: pd.DataFrame):
     colour per leak and a dash per reset, in the package's figure style."""
     import plotly.graph_objects as go
 
-    from bntt_core import plots
+    from bntt_core import viz
 
     fig = go.Figure()
     leaks = sorted(rates["leak"].unique())
-    colors = plots.layer_colors([f"λ = {leak:g}" for leak in leaks])
+    colors = viz.layer_colors([f"λ = {leak:g}" for leak in leaks])
     for reset, dash in zip(sorted(rates["reset"].unique(), reverse=True), ("solid", "dash", "dot"), strict=False):
         for leak in leaks:
             part = rates[(rates["reset"] == reset) & (rates["leak"] == leak)].sort_values("current")
@@ -905,21 +905,21 @@ def firing_rate_figure(rates: pd.DataFrame):
                                                    "%{y:.2f} spikes per step<extra></extra>"))
     fig.update_xaxes(title_text="constant input current I")
     fig.update_yaxes(title_text="firing rate (spikes per step)", rangemode="tozero")
-    fig.update_layout(template=plots.TEMPLATE, title_text="LIF firing rate vs input current (f–I curve)",
+    fig.update_layout(template=viz.TEMPLATE, title_text="LIF firing rate vs input current (f–I curve)",
                       legend_title_text="leak, reset")
     return fig
 
 
 def example_digit(index: int = 0) -> dict:
     """Test digit `index` of the embedded mnist10k: {"pixels": [28, 28] in [0, 1], "label", "mean", "std"};
-    a drawn 7 (bntt_core.explore.synthetic_digit) with MNIST's usual statistics when the data is absent."""
-    from bntt_core import data, explore
+    a drawn 7 (bntt_core.teaching.synthetic_digit) with MNIST's usual statistics when the data is absent."""
+    from bntt_core import data, teaching
 
     try:
         _, test_set, info = data.load_data("mnist10k")
     except data.DataError as error:
         print(f"mnist10k not found ({str(error).splitlines()[0]}); using a drawn digit instead")
-        return {"pixels": explore.synthetic_digit(), "label": 7, "mean": explore.MNIST_MEAN, "std": explore.MNIST_STD}
+        return {"pixels": teaching.synthetic_digit(), "label": 7, "mean": teaching.MNIST_MEAN, "std": teaching.MNIST_STD}
     pixels = data.to_pixels(test_set.images[index])[0].numpy()  # [1, 28, 28] uint8 → [28, 28] in [0, 1]
     return {"pixels": pixels, "label": int(test_set.labels[index]), "mean": float(info.mean[0]),
             "std": float(info.std[0])}
@@ -930,7 +930,7 @@ def run_test_set(run) -> tuple:
     evaluated on. A data_dir recorded on another machine that does not exist here is ignored."""
     import dataclasses
 
-    from bntt_core import training
+    from bntt_core.runs import training
 
     values = dict(run.config.get("train") or {})
     known = {field.name for field in dataclasses.fields(training.TrainConfig)}
@@ -947,7 +947,7 @@ def run_test_set(run) -> tuple:
 
 def example_input(run, index: int = 0):
     """Test image `index` of a loaded run, normalised as its model reads it: [1, C, H, W]."""
-    from bntt_core.explore import test_example
+    from bntt_core.teaching import test_example
 
     test_set, info = run_test_set(run)
     return test_example(test_set, info, index)["model_input"]

@@ -10,7 +10,7 @@ Everything a user trains ends up here; the dashboard, the notebooks and the anal
     RUN/metrics.csv        epoch, lr, train_loss, train_acc, test_acc, seconds, images_per_s
     RUN/train.log          human-readable log (append-only)
     RUN/checkpoint.pt      resume state (torch.load(weights_only=True)); removed when training completes
-    RUN/analysis/<table>.csv + analysis/meta.json   (the tables of bntt_core/tables.py)
+    RUN/analysis/<table>.csv + analysis/meta.json   (the tables of bntt_core/analysis/tables.py)
 
 Every file except the append-only log is written atomically: to a temporary file in the same folder,
 then `os.replace`, so a reader (or a run killed with kill -9) never sees half a file.
@@ -45,8 +45,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bntt_core.models import ModelSpec, model_from_spec
-from bntt_core.tables import ANALYSIS_DIR, META_FILE, TABLES, table_file
+from bntt_core.analysis.tables import ANALYSIS_DIR, META_FILE, TABLES, table_file
+from bntt_core.nn.models import ModelSpec, model_from_spec
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ normalised event frames, which are analog values at every step).
 Columns: layer, synops, macs, energy_pj (this model's energy for the layer), source, events (input
 events per image), ann_energy_pj (macs · 4.6: the ANN twin's energy for the same layer).
 
-    table = snn_energy_table(model, recording)       # after bntt_core.recording.record
+    table = snn_energy_table(model, recording)       # after bntt_core.analysis.recording.record
     table = ann_energy_table(ann_model)
 """
 
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core.models import ANNNet, SpikingNet
+from bntt_core.nn.models import ANNNet, SpikingNet
 
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9

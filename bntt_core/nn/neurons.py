@@ -6,7 +6,7 @@ For every step t of a current I of shape [T, B, ...] (SPEC, paper Eq. 4):
     s_t = H(U − θ)           fire (strictly above threshold)
     U ← U − θ·s_t            soft reset (the paper), or U ← 0 where s_t = 1 (hard reset)
 
-The reset term carries no gradient; ∂s/∂U is a surrogate (`bntt_core.surrogate`). The scan over
+The reset term carries no gradient; ∂s/∂U is a surrogate (`bntt_core.nn.surrogate`). The scan over
 T is a custom autograd function: the forward keeps only the surrogate slope per element (and the
 spikes as bool for a hard reset) and the backward is the matching reverse scan
 
@@ -28,8 +28,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bntt_core import _cpu_kernels, _gpu_kernels
-from bntt_core.surrogate import get_surrogate
+from bntt_core.nn.kernels import cpu as _cpu_kernels
+from bntt_core.nn.kernels import gpu as _gpu_kernels
+from bntt_core.nn.surrogate import get_surrogate
 
 RESETS = ("soft", "hard")
 
@@ -67,7 +68,7 @@ class _LIFScan(torch.autograd.Function):
         ctx.compiled = compiled_scan_applies(current, surrogate_name, keep_membrane)
         fused = None
         if not ctx.compiled and _gpu_kernels.applies(current, surrogate_name):
-            # one Triton kernel over all T steps (bntt_core/_gpu_kernels.py); None if they cannot run here
+            # one Triton kernel over all T steps (bntt_core/nn/kernels/gpu.py); None if they cannot run here
             fused = _gpu_kernels.lif_forward(current, leak, threshold, hard_reset, surrogate_name, keep_membrane)
         ctx.on_gpu = fused is not None
         if ctx.on_gpu:
@@ -78,7 +79,7 @@ class _LIFScan(torch.autograd.Function):
                 return spikes, membrane_trace
             return spikes, None
         if ctx.compiled:
-            # one pass over memory (bntt_core/_cpu_kernels.py) saving what the eager scan saves: σ'(U) in the
+            # one pass over memory (bntt_core/nn/kernels/cpu.py) saving what the eager scan saves: σ'(U) in the
             # currents' dtype, and the spikes (not a separate bool copy) for a hard reset
             spikes, slope, membrane_trace = _cpu_kernels.lif_forward(current, leak, threshold, hard_reset,
                                                                      surrogate_name, keep_membrane)

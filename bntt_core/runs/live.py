@@ -22,12 +22,12 @@ rewritten as stopped/failed, so it never blocks a new start. `stop_job` sends SI
 group (SIGKILL after a grace period): the training dies between two atomic writes, its checkpoint after
 the last finished epoch stays, and `resume_job` continues it (`bntt train --resume RUN`, then the analysis).
 
-    from bntt_core import live_training as lt
+    from bntt_core.runs import live as lt
     lt.start_job(lt.JobRequest(name="first", preset="quickstart", norm="bntt", num_steps=6, epochs=4))
     status = lt.job_status()                 # JobStatus: state, phase, metrics, gamma history, log tail
     lt.stop_job(); lt.resume_job()           # stop keeps the checkpoint; resume finishes and analyses
-    python -m bntt_core.live_training status [--root ROOT]     # the same from a shell
-    python -m bntt_core.live_training stop [--root ROOT]
+    python -m bntt_core.runs.live status [--root ROOT]     # the same from a shell
+    python -m bntt_core.runs.live stop [--root ROOT]
 
 The run root is $BNTT_TRAIN_ROOT, else the repository's runs/ (one of the dashboard's run roots). Inputs are
 checked before anything is written: one `JobInputError` (a ValueError) per bad input. Tested by
@@ -62,11 +62,11 @@ except ImportError:  # Windows: no flock; the record is then unlocked (one dashb
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bntt_core.presets import Preset
+    from bntt_core.runs.presets import Preset
 
 # Only the standard library at module level: the runner (`run-job`) is started as a plain script, so that
 # a process that merely waits for two commands does not import torch (bntt_core/__init__ does: ~300 MB).
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ROOT_ENV = "BNTT_TRAIN_ROOT"  # where the Train page writes its runs (default: the repository's runs/)
 RECORD_FILE = ".live-training.json"
 LOCK_FILE = ".live-training.lock"
@@ -123,7 +123,7 @@ def train_root(root: str | os.PathLike | None = None) -> Path:
 
 def workshop_presets() -> dict[str, Preset]:
     """The presets the Train page offers (those of WORKSHOP_PRESETS that exist), in that order."""
-    from bntt_core.presets import PRESETS
+    from bntt_core.runs.presets import PRESETS
 
     return {name: PRESETS[name] for name in WORKSHOP_PRESETS if name in PRESETS}
 
@@ -139,7 +139,7 @@ def preset_defaults(preset: str) -> dict[str, Any]:
 
 
 def _unknown_preset(preset: str) -> str:
-    from bntt_core.presets import PRESETS
+    from bntt_core.runs.presets import PRESETS
 
     offered = ", ".join(workshop_presets())
     if preset in PRESETS:
@@ -240,7 +240,7 @@ def check_request(request: JobRequest, root: str | os.PathLike | None = None) ->
     if not _dataset_present(dataset):
         raise JobInputError(f"dataset {dataset!r} is not on this machine (nothing is downloaded from the Train "
                             f"page); `bntt train --dataset {dataset}` says where it looks and how to get it")
-    from bntt_core.norms import NORMS
+    from bntt_core.nn.norms import NORMS
 
     norm = request.norm if request.norm is not None else defaults["norm"]
     if norm not in NORMS:
@@ -259,7 +259,7 @@ def check_request(request: JobRequest, root: str | os.PathLike | None = None) ->
     run = check_run_name(request.name, root_path)
     form = {"dataset": dataset, "norm": norm, "num_steps": steps, "epochs": epochs, "seed": seed}
     settings = {**offered[request.preset].settings, **form, **dict(request.overrides), "preset": request.preset}
-    from bntt_core.training import TrainConfig
+    from bntt_core.runs.training import TrainConfig
 
     try:  # the CLI would refuse it too, but only after the job had started and reserved the name
         TrainConfig.from_dict(settings).validate()
@@ -736,8 +736,8 @@ def _format_status(status: JobStatus) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m bntt_core.live_training run-job | status | stop` (run-job: what start_job launches)."""
-    parser = argparse.ArgumentParser(prog="python -m bntt_core.live_training", description=__doc__.splitlines()[0])
+    """`python -m bntt_core.runs.live run-job | status | stop` (run-job: what start_job launches)."""
+    parser = argparse.ArgumentParser(prog="python -m bntt_core.runs.live", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     job = commands.add_parser("run-job", help="run a started job (launched by start_job; not for hand use)")
     job.add_argument("--root", required=True)

@@ -1,11 +1,11 @@
-"""The analysis of a run: every table of bntt_core/tables.py, written to RUN/analysis/ (`bntt analyze RUN`).
+"""The analysis of a run: every table of bntt_core/analysis/tables.py, written to RUN/analysis/ (`bntt analyze RUN`).
 
     tables = analyze_run("runs/first")                 # full: the run's whole test set (its subset, if any)
     tables = analyze_run("runs/first", quick=True)     # 256 fixed test images, fewer σ / ε (tests, CI)
     tables = read_analysis("runs/first")               # {name: DataFrame}; StaleAnalysisError if stale
 
 What one analysis does (SPEC "Figures", "Early exit"; issue 5):
-  * ONE clean recording pass (bntt_core.recording) gives accuracy_by_step, spike_activity,
+  * ONE clean recording pass (bntt_core.analysis.recording) gives accuracy_by_step, spike_activity,
     spike_rate, bn_input, bn_input_hist, energy, and — from the stored per-step outputs, without
     more inference — the whole early_exit curve and our dynamic_exit curve.
   * gamma / gamma_mean are read from the weights (BNTT runs; other norms: tables with no rows).
@@ -16,17 +16,17 @@ What one analysis does (SPEC "Figures", "Early exit"; issue 5):
     (`exit_sources`). Asked for alone on a run with a current accuracy_by_step, it is derived without a
     test pass (`write_early_exit_summary`: how the shipped runs got theirs).
   * noise: one pass per σ and noise mode (default DEFAULT_NOISE_MODES: the paper's unclipped noise and
-    the clipped noise the shipped tables were computed with, one `mode` column); fgsm: one gradient pass + one pass per ε (bntt_core.robustness). Not for
+    the clipped noise the shipped tables were computed with, one `mode` column); fgsm: one gradient pass + one pass per ε (bntt_core.analysis.robustness). Not for
     event data (no clean pixels); fgsm is left out of converted runs unless asked for by name (Fig 8B
     compares ANN, surrogate BP and BNTT; BPTT through hundreds of steps buys nothing there).
   * ANN runs: accuracy_by_step (one row, t = 1: a single forward), noise, fgsm, energy (MACs),
     standard_metrics (one more forward, with hooks on the connection layers and the ReLUs).
   * standard_metrics (NeuroBench's footprint, connection and activation sparsity, synaptic operations;
-    bntt_core.standard_metrics, docs/METRICS.md): from the same recording pass. Asked for alone on a
+    bntt_core.analysis.standard_metrics, docs/METRICS.md): from the same recording pass. Asked for alone on a
     Poisson-coded spiking run with current energy and spike_rate tables and no zero weight, it is derived
     from them without a test pass (`write_standard_metrics`: how the shipped runs can get theirs).
 
-The test images are the run's own test set as training evaluated it (bntt_core.training.load_datasets,
+The test images are the run's own test set as training evaluated it (bntt_core.runs.training.load_datasets,
 its subset if it used one), the Poisson seed is the one training evaluated with (derive_seed(seed,
 "test")) and the batch size its eval_batch_size, so accuracy_by_step at t = T on the full analysis is
 the run's reported test accuracy. quick / subset = n take a fixed, class-balanced subset
@@ -55,19 +55,19 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bntt_core import early_exit as exits
-from bntt_core import energy, recording, robustness, standard_metrics
-from bntt_core.models import ANNNet, SpikingNet
+from bntt_core.analysis import early_exit as exits
+from bntt_core.analysis import energy, recording, robustness, standard_metrics
+from bntt_core.analysis.tables import TABLES
+from bntt_core.nn.models import ANNNet, SpikingNet
+from bntt_core.nn.step import autocast, run_precision
 from bntt_core.runs import holds_run_lock
-from bntt_core.step import autocast, run_precision
-from bntt_core.tables import TABLES
 
 QUICK_IMAGES = 256
 FULL_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 QUICK_SIGMAS = (0.0, 0.2, 0.5)
 FULL_EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255)
 QUICK_EPSILONS = (0.0, 8 / 255, 32 / 255)
-# Noise modes one analysis computes by default (bntt_core.robustness.NOISE_MODES): the paper's unclipped
+# Noise modes one analysis computes by default (bntt_core.analysis.robustness.NOISE_MODES): the paper's unclipped
 # noise, and clipped noise — comparable with the tables of the shipped runs (computed clipped) and the
 # contrast that shows how clipping's mean shift hurts BNTT's per-step running means. "shift" on request.
 DEFAULT_NOISE_MODES = ("unclipped", "clipped")
@@ -93,7 +93,7 @@ NOTES = {
                   "[0, 1.05·max γ mean] plus one just above every distinct max-over-layers value",
     "early_exit_summary": "SPEC 'Early exit' without the test set: rule paper = τ 0.1; rule validation = the τ of "
                           "the earliest exit step losing ≤ 1 point of accuracy (vs all T steps) on the run's "
-                          "held-out validation slice (bntt_core.training.run_validation_set), then applied to the "
+                          "held-out validation slice (bntt_core.runs.training.run_validation_set), then applied to the "
                           "test set (unavailable, with the reason, for runs without a slice: never chosen on the "
                           "test set); rule truncation (runs without BNTT γ) = this run's test accuracy at the exit "
                           "steps of the analysed BNTT runs on the same dataset and T in the same folder",
@@ -391,7 +391,7 @@ class ExitInputs:
 def early_exit_summary_table(model: nn.Module, test_by_step: pd.DataFrame,
                              inputs: ExitInputs | None = None) -> pd.DataFrame:
     """early_exit_summary of a spiking model from its per-step test accuracy: paper and validation rows
-    for BNTT (`bntt_core.early_exit.exit_summary`), truncation rows otherwise (`truncation_summary`)."""
+    for BNTT (`bntt_core.analysis.early_exit.exit_summary`), truncation rows otherwise (`truncation_summary`)."""
     inputs = inputs or ExitInputs(validation_reason="analyze_model was given no validation slice")
     if getattr(model, "spec", None) is not None and model.spec.norm == "bntt":
         return exits.exit_summary(exits.gamma_mean_table(exits.gamma_table(model)), test_by_step,
@@ -407,7 +407,8 @@ def validation_accuracy_by_step(run_path: str | os.PathLike, model: nn.Module, *
     """Per-step accuracy [T] of `model` on the run's held-out validation slice (`training.run_validation_set`;
     quick: its fixed class-balanced QUICK_IMAGES subset) and the number of images. NoValidationSlice when
     the run has none. Poisson seed: derive_seed(train seed, "validation") unless given."""
-    from bntt_core import runs, training
+    from bntt_core import runs
+    from bntt_core.runs import training
 
     validation, info = training.run_validation_set(run_path, data_dir=data_dir)
     limit = subset if subset is not None else QUICK_IMAGES if quick else None  # as for the test images
@@ -468,7 +469,7 @@ def exit_inputs_for_run(run_path: str | os.PathLike, model: nn.Module, *, data_d
                         seed: int | None = None, subset: int | None = None) -> ExitInputs:
     """ExitInputs of a run: the validation pass for a BNTT run with a slice (the reason otherwise), the
     truncation sources for a run without BNTT γ."""
-    from bntt_core import training
+    from bntt_core.runs import training
 
     if getattr(model, "spec", None) is not None and model.spec.norm == "bntt":
         try:
@@ -536,7 +537,7 @@ def model_hash(run_path: str | os.PathLike) -> str:
 
 def _run_train_config(run, data_dir: str | None):
     """The TrainConfig the run was trained with, pointed at `data_dir` when given."""
-    from bntt_core import training
+    from bntt_core.runs import training
 
     train_values = training.stored_train_values(run.config.get("train"))  # old runs: no validation slice
     data_values = run.config["data"]
@@ -555,7 +556,7 @@ def _run_settings(config) -> dict:
 
 def _run_test_data(run, *, data_dir: str | None, quick: bool, subset: int | None) -> tuple[AnalysisData, dict]:
     """The run's test set as training evaluated it, then the quick / subset selection."""
-    from bntt_core import training
+    from bntt_core.runs import training
 
     config = _run_train_config(run, data_dir)
     _, test_set, info = training.load_datasets(config)
@@ -585,11 +586,12 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
     quick: QUICK_IMAGES fixed test images and fewer σ/ε. subset: that many test images instead.
     seed: Poisson/noise seed (default: the seed training evaluated with). batch_size: default the run's
     eval_batch_size (the Poisson draws depend on it). precision: default the run's own where this device
-    computes it natively, else fp32 (`bntt_core.step.run_precision`). noise_modes: the noise table's modes
-    (DEFAULT_NOISE_MODES; bntt_core.robustness.NOISE_MODES). A run without weights, or whose weights do not
+    computes it natively, else fp32 (`bntt_core.nn.step.run_precision`). noise_modes: the noise table's modes
+    (DEFAULT_NOISE_MODES; bntt_core.analysis.robustness.NOISE_MODES). A run without weights, or whose weights do not
     fit its config.json, is a ValueError (bntt_core.runs.RunError).
     """
-    from bntt_core import runs, training
+    from bntt_core import runs
+    from bntt_core.runs import training
 
     names = _check_tables(tables)
     noise_modes = check_noise_modes(noise_modes)

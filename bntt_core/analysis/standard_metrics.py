@@ -2,9 +2,9 @@
 and synaptic operations (Dense, Effective_MACs, Effective_ACs), from the analysis' ONE recording pass.
 
 NeuroBench (Yik et al., neurobench.ai; code: neurobench.metrics) defines them on a model and its inference;
-we follow its definitions and count from what `bntt_core.recording.record` already keeps (spike totals per
+we follow its definitions and count from what `bntt_core.analysis.recording.record` already keeps (spike totals per
 layer and position, the encoded input's non-zero values), so the table costs no second pass. docs/METRICS.md says
-the same in prose, with where we differ and what `bntt_core.energy` adds.
+the same in prose, with where we differ and what `bntt_core.analysis.energy` adds.
 
 Definitions (N = analysed images, T = time steps of one inference, l = layer):
 
@@ -34,14 +34,14 @@ Where we differ from NeuroBench's literal counting (`neurobench_synops` applies 
   * An average pool between two layers: NeuroBench sees the pooled values (0, ¼, ½, …: not binary) and
     counts each NON-ZERO POOLED value × fan-out as a MAC. We count each SPIKE × the fan-out of its pooled
     position as an AC (the pool is linear: W·avg(s) = Σ (W/k²)·s, the 1/k² folds into the weights), as
-    `bntt_core.energy` does. Dense is the same in both; the ops in `synops_acs_through_pooling` are the ones
+    `bntt_core.analysis.energy` does. Dense is the same in both; the ops in `synops_acs_through_pooling` are the ones
     NeuroBench would call MACs (fewer of them: one per non-zero window instead of one per spike).
   * Binary is decided per layer over the whole pass (NeuroBench: per call, i.e. per batch); for the hidden
     layers by construction (LIF spikes are 0/1), for the input by the data (`Recording.input_binary`).
   * The output layer has no neuron (it accumulates W·s_t), so activation sparsity covers the hidden layers.
 
-    from bntt_core import standard_metrics as sm
-    rec = record(model, images, labels)                        # bntt_core.recording
+    from bntt_core.analysis import standard_metrics as sm
+    rec = record(model, images, labels)                        # bntt_core.analysis.recording
     table = sm.snn_metrics_table(model, rec)                   # one row: the `standard_metrics` table
     table = sm.ann_metrics_table(ann, images)                  # ANN: one forward pass with hooks
     by_layer = sm.snn_synops(model, rec)                       # per connection layer
@@ -61,9 +61,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bntt_core.energy import E_AC_PJ, E_MAC_PJ, Synapse, synapses
-from bntt_core.models import ANNNet, SpikingNet
-from bntt_core.recording import Recording
+from bntt_core.analysis.energy import E_AC_PJ, E_MAC_PJ, Synapse, synapses
+from bntt_core.analysis.recording import Recording
+from bntt_core.nn.models import ANNNet, SpikingNet
 
 CONNECTION_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # NeuroBench's stateless connection layers
 COLUMNS = ("footprint_bytes", "parameters", "parameter_bytes", "buffers_bytes", "weights", "zero_weights",
@@ -82,7 +82,7 @@ CONVENTION = {
     "differs": "spikes through an average pool: one AC per spike x its pooled position's fan-out (the pool "
                "folds into the weights, as in energy.py); NeuroBench counts one MAC per non-zero pooled value "
                "(synops_acs_through_pooling are those ops)",
-    "energy": f"bntt_core.energy prices ACs at {E_AC_PJ} pJ and MACs at {E_MAC_PJ} pJ (45 nm, Horowitz 2014)",
+    "energy": f"bntt_core.analysis.energy prices ACs at {E_AC_PJ} pJ and MACs at {E_MAC_PJ} pJ (45 nm, Horowitz 2014)",
 }
 
 

@@ -1,6 +1,6 @@
 """The LIF scan over T as one Triton kernel per direction: the GPU counterpart of `_cpu_kernels`.
 
-The eager scan in `bntt_core.neurons` launches ~6 element-wise kernels per time step, each reading
+The eager scan in `bntt_core.nn.neurons` launches ~6 element-wise kernels per time step, each reading
 and writing the fp32 membrane through GPU memory; here each thread keeps its neurons' membrane in
 registers for all T steps, so memory sees each current read once and the spikes and σ'(U) written
 once (forward), and the gradient read and written once (backward). Same equations, same order of
@@ -36,7 +36,7 @@ import os
 
 import torch
 
-from bntt_core.surrogate import ATAN_ALPHA, FAST_SIGMOID_SLOPE, TRIANGLE_ALPHA
+from bntt_core.nn.surrogate import ATAN_ALPHA, FAST_SIGMOID_SLOPE, TRIANGLE_ALPHA
 
 SURROGATE_CODES = {"triangle": 0, "fast_sigmoid": 1, "atan": 2}
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -82,9 +82,9 @@ def _geometry(shape: torch.Size, strides: tuple[int, ...]) -> tuple[int, int, in
 
 @functools.cache
 def _kernels(interpret: bool):
-    """The Triton kernels (bntt_core/_lif_triton.py), imported on first use; Triton decides at import
+    """The Triton kernels (bntt_core/nn/kernels/lif_triton.py), imported on first use; Triton decides at import
     whether a kernel is compiled or interpreted, so a change of TRITON_INTERPRET re-imports them."""
-    from bntt_core import _lif_triton
+    from bntt_core.nn.kernels import lif_triton as _lif_triton
 
     if _lif_triton.INTERPRETED != interpret:
         _lif_triton = importlib.reload(_lif_triton)

@@ -5,7 +5,7 @@ threshold τ the exit step is the smallest t ≥ 1 such that g(l, t') < τ for e
 t' > t, i.e. t_exit = max(1, max{t : max_l g(l, t) ≥ τ}) (and T when τ ≤ the last step's maximum).
 It is known before any input is seen; the network then predicts from the output accumulated up to
 t_exit. `early_exit_curve` evaluates it for a whole threshold grid from the per-step outputs of ONE
-recorded pass (`bntt_core.recording.Recording.correct_by_step`): no inference per threshold.
+recorded pass (`bntt_core.analysis.recording.Recording.correct_by_step`): no inference per threshold.
 
 Dynamic exit (ours, not the paper's): every sample stops at the first step t at which the softmax of
 its output accumulated up to t has max probability ≥ c (optionally also: its prediction has not
@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bntt_core.norms import BNTT
+from bntt_core.nn.norms import BNTT
 
 GRID_POINTS = 201  # evenly spaced thresholds in the default grid (plus every breakpoint of the rule)
 DYNAMIC_CONFIDENCES = tuple(np.round(np.linspace(0.0, 0.99, 100), 4)) + (0.995, 0.999, 1.0)
