@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8501
 
-.PHONY: install run test test-fast lab figures bench lint clean
+.PHONY: install run test test-fast lab notebooks figures bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ test-fast: install
 
 lab: install
 	$(PY) -m jupyter lab notebooks/
+
+# each notebook is notebooks/<name>.py (jupytext py:percent) paired with <name>.ipynb: after editing a .py
+# outside JupyterLab, this brings its .ipynb up to date (the newer file of each pair wins)
+notebooks: install
+	$(PY) -m jupytext --sync notebooks/*.py
 
 figures: install
 	$(PY) -m bntt_core.notebook_runner --full --report reports/

@@ -117,9 +117,9 @@ INTERACTIONS = {
 
 # ------------------------------------------------------------------------------------------ runs
 def analysed_bntt_run(roots: list[Path]) -> Path | None:
-    from bntt_core import teaching
+    from bntt_core.runs import listing
 
-    for card in teaching.describe_runs(roots):
+    for card in listing.describe_runs(roots):
         if card["error"] is None and {"early_exit", "gamma", "gamma_mean"} <= set(card["tables"]):
             return Path(card["path"])
     return None
@@ -129,12 +129,12 @@ def explorer_run(roots: list[Path]) -> tuple[Path | None, bool]:
     """The run the new interactions use: an analysed BNTT run with the γ and BN-input tables, one with a
     γ history first and the shipped quickstart (what the views open on) first among equals; (its path or
     None, whether it has a γ history)."""
-    from bntt_core import teaching
     from bntt_core.analysis.gamma_history import GAMMA_HISTORY_FILE
+    from bntt_core.runs import listing
 
     tables = {"gamma", "gamma_mean", "bn_input", "bn_input_hist"}
     found = [(not (Path(card["path"]) / GAMMA_HISTORY_FILE).is_file(), card["name"] != "quickstart", card["path"])
-             for card in teaching.describe_runs(roots) if card["error"] is None and tables <= set(card["tables"])]
+             for card in listing.describe_runs(roots) if card["error"] is None and tables <= set(card["tables"])]
     if not found:
         return None, False
     no_history, _, path = min(found)

@@ -195,8 +195,9 @@ def _is_main_process() -> bool:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from bntt_core.runs.config import TrainConfig
     from bntt_core.runs.presets import preset_settings
-    from bntt_core.runs.training import TrainConfig, resume, train
+    from bntt_core.runs.training import resume, train
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {key: value for key, value in vars(args).items() if key in fields}
@@ -207,7 +208,7 @@ def _train(args: argparse.Namespace) -> int:
         device, threads = given.pop("device", None), given.pop("threads", None)
         result = resume(args.resume, device=device, threads=threads, progress=progress, expect=given)
     else:
-        from bntt_core.runs.training import AUTO_RECIPE_SETTINGS
+        from bntt_core.runs.recipe import AUTO_RECIPE_SETTINGS
 
         settings = preset_settings(given["preset"]) if "preset" in given else {}
         settings.update(given)
@@ -223,7 +224,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from bntt_core.runs.training import evaluate_run
+    from bntt_core.runs.evaluation import evaluate_run
 
     bars = []  # created on the first batch, so that an early error is not preceded by a bar
 
@@ -343,7 +344,7 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from bntt_core.runs import find_runs
+    from bntt_core.runs.listing import find_runs
 
     entries = find_runs(args.roots)
     if not entries:

@@ -193,31 +193,29 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
     if it used one; `eval_images` limits it further) with the same Poisson seed convention as training.
     Its config.json has a "conversion" section: source run, method, steps, thresholds, input scale.
     """
-    from bntt_core import data, runs
-    from bntt_core.runs import training
+    from bntt_core import data
+    from bntt_core.runs.config import derive_seed
+    from bntt_core.runs.evaluation import accuracy_by_step
+    from bntt_core.runs.run_dir import WEIGHTS_FILE, load_run, make_config, save_weights, write_config
+    from bntt_core.runs.splits import load_splits, run_train_config
 
     steps = DEFAULT_STEPS if steps is None else int(steps)
     out = Path(out_path)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not empty: choose a new directory for the converted run")
     torch_device = torch.device(device) if device else torch.device("cpu")
-    source = runs.load_run(ann_run_path, device=torch_device)
+    source = load_run(ann_run_path, device=torch_device)
     if source.spec.spiking or not isinstance(source.model, ANNNet):
         raise ValueError(f"{ann_run_path} is a spiking run; conversion starts from an ANN twin "
                          f"(train one with spiking=False, e.g. `bntt train --ann`)")
-    train_values = training.stored_train_values(source.config.get("train"))  # calibrates on what the ANN trained on
+    if eval_images is not None and int(eval_images) < 1:
+        raise ValueError(f"eval_images must be ≥ 1; got {eval_images}")
     data_values = source.config["data"]
-    config = training.TrainConfig.from_dict(
-        {k: v for k, v in train_values.items() if k in training.TrainConfig.__dataclass_fields__})
-    config = config.replace(dataset=data_values.get("dataset", config.dataset),
-                            data_dir=data_dir if data_dir is not None else data_values.get("data_dir"),
-                            split_seed=int(data_values.get("split_seed", config.split_seed)))
-    if eval_images is not None:
-        if int(eval_images) < 1:
-            raise ValueError(f"eval_images must be ≥ 1; got {eval_images}")
-        limit = config.max_test_images
-        config = config.replace(max_test_images=int(eval_images) if limit is None else min(limit, int(eval_images)))
-    train_set, test_set, info = training.load_datasets(config)  # the ANN run's split and test subset
+    # the ANN run's split: calibrates on what it trained on, and evaluates on its test set (run_test_set's
+    # images; eval_images caps it further), both from one load of the dataset
+    config = run_train_config(source, data_dir=data_dir, max_test_images=eval_images)
+    splits = load_splits(config)
+    train_set, test_set, info = splits.train, splits.test, splits.info
     if isinstance(calibration_images, torch.Tensor):
         calibration = calibration_images
         calibration_count = int(calibration.shape[0])
@@ -225,16 +223,16 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
         calibration_count = int(calibration_images)
         if calibration_count < 1:
             raise ValueError(f"calibration_images must be ≥ 1; got {calibration_images}")
-        picked = train_set.subset(calibration_count, seed=training.derive_seed(seed, "calibration"))
+        picked = train_set.subset(calibration_count, seed=derive_seed(seed, "calibration"))
         calibration = data.normalize(picked.images, info)
     bound = input_bound(info.mean, info.std)
     result = convert_model(source.model, calibration.to(torch_device), steps=steps, input_scale=bound, seed=seed,
                            batch_size=batch_size, progress=progress)
-    eval_seed = training.derive_seed(config.seed, "test")
+    eval_seed = derive_seed(config.seed, "test")
     eval_batch = int(batch_size or min(config.eval_batch_size, default_batch_size(steps, result.model)))
     precision = run_precision(config.to_dict(), torch_device, precision)
-    by_step = training.accuracy_by_step(result.model, test_set, info, seed=eval_seed, batch_size=eval_batch,
-                                        precision=precision, device=torch_device)
+    by_step = accuracy_by_step(result.model, test_set, info, seed=eval_seed, batch_size=eval_batch,
+                               precision=precision, device=torch_device)
     conversion = {
         "source_run": str(Path(ann_run_path).resolve()),
         "source_test_accuracy": source.test_accuracy,
@@ -254,10 +252,10 @@ def convert_run(ann_run_path: str | os.PathLike, out_path: str | os.PathLike, *,
                      "precision_used": precision}
     result_section = {"test_accuracy": float(by_step[-1]), "epochs_done": 0, "wall_seconds": round(result.seconds, 3),
                       "num_test_images": len(test_set)}
-    run_config = runs.make_config(kind="converted", spec=result.model.spec, data=data_values, train=train_section,
-                                  result=result_section, conversion=conversion)
+    run_config = make_config(kind="converted", spec=result.model.spec, data=data_values, train=train_section,
+                             result=result_section, conversion=conversion)
     out.mkdir(parents=True, exist_ok=True)
-    runs.save_weights(result.model, out / runs.WEIGHTS_FILE)
-    runs.write_config(out, run_config)
+    save_weights(result.model, out / WEIGHTS_FILE)
+    write_config(out, run_config)
     result.path = out  # the CLI prints it
     return result

@@ -12,6 +12,10 @@ DIR/figures/ (every figure as HTML, PNG and CSV) and DIR/index.html linking them
 notebook's status and time. A failing notebook does not stop the others; the exit code is 1 if any
 failed. QUICK stand-in runs are cached under $BNTT_QUICK_CACHE (default notebooks/outputs/quick_runs),
 and QUICK kernels run with one intra-op thread (QUICK_KERNEL_ENV) unless the environment says otherwise.
+
+Each notebook is a jupytext pair (notebooks/jupytext.toml): <name>.py, its py:percent source, and
+<name>.ipynb, which is what runs. A pair whose cells differ (a .py edited without
+`jupytext --sync notebooks/*.py`) is run from its .ipynb with a printed warning.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 from bntt_core.paper import DEFAULT_OUTPUT_DIR, project_root, resolve_path
 
 KERNEL_NAME = "python3"
+SYNC_COMMAND = ".venv/bin/jupytext --sync notebooks/*.py"
 CELL_TIMEOUT_S = 3600  # one cell may train a model in full mode
 REPORT_PLOTLY_RENDERER = "plotly_mimetype+notebook"
 # QUICK kernels use one intra-op thread: the stand-in models are tiny, and on a busy 2-core machine
@@ -52,6 +57,25 @@ def notebook_paths(only: str | None = None) -> list[Path]:
     if only:
         paths = [path for path in paths if only in path.stem]
     return paths
+
+
+def pair_difference(notebook: Path) -> str:
+    """How `notebook` (.ipynb) and its py:percent source (the .py beside it) differ; "" when jupytext
+    reads the same cells (types, sources, metadata such as tags and jupyter.source_hidden) and the same
+    notebook metadata (kernelspec, bntt_figures) from both. Compared like `jupytext --test`: what the .py
+    never holds (outputs, execution counts, metadata jupytext filters out, e.g. "scrolled") is ignored."""
+    import jupytext
+    from jupytext.compare import NotebookDifference, compare_notebooks
+
+    source = notebook.with_suffix(".py")
+    if not source.is_file():
+        return f"{source.name} is missing"
+    try:
+        # jupytext's words: "actual" is what the .py holds, "expected" what the .ipynb holds
+        compare_notebooks(jupytext.read(source), jupytext.read(notebook), fmt="py:percent")
+    except NotebookDifference as difference:
+        return f"{source.name} (actual) and {notebook.name} (expected) differ: {difference}"
+    return ""
 
 
 def check_kernel() -> str:
@@ -122,6 +146,10 @@ def run(*, quick: bool, report: str | os.PathLike | None, only: str | None,
     if not paths:
         raise SystemExit(f"no notebook in {project_root() / 'notebooks'} matches {only!r}")
     print(f"kernel {KERNEL_NAME!r} runs {check_kernel()}")
+    for path in paths:
+        if difference := pair_difference(path):
+            print(f"warning: running {path.name}, which is not in sync with its source: run `{SYNC_COMMAND}` "
+                  f"first to run the .py's cells. {difference.splitlines()[0]}", file=sys.stderr)
     report_dir = resolve_path(report) if report else None
     if quick:
         for name, value in QUICK_KERNEL_ENV.items():

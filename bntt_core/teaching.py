@@ -1,4 +1,4 @@
-"""Small live computations for the dashboard's teaching and inspection views.
+"""Small live computations for the dashboard's Learn view, its inspection panels and the workshop notebooks.
 
 Everything here returns plain numpy arrays or tidy pandas DataFrames, computed with the engine
 (`bntt_core.LIF`, `poisson_encode`, `direct_encode`, `BNTT`, `StepBN`, the surrogates and the model
@@ -17,7 +17,7 @@ Run `python -m bntt_core.teaching` for a short printed tour.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,84 +29,6 @@ from bntt_core.nn.norms import BNTT, StepBN
 from bntt_core.nn.surrogate import SURROGATES
 
 CURRENT_SHAPES = ("constant", "step", "noisy")
-
-
-# -------------------------------------------------------------------------------------- run listing
-def describe_runs(roots: list[Path]) -> list[dict]:
-    """One plain dict per run directory under `roots` (via `bntt_core.runs.find_runs`): path, name,
-    root, error (None when healthy), summary (arch, dataset, norm, T, kind, test accuracy, ...), and
-    the state of its analysis (`bntt_core.analysis.analysis_status`): tables (present and with rows),
-    missing (never computed), stale (made for other weights or another config) and skipped (written
-    empty because they do not apply, with the reason). Broken or foreign runs keep their error.
-    """
-    from bntt_core.analysis import analysis_status
-    from bntt_core.analysis.tables import ANALYSIS_DIR, table_file
-    from bntt_core.runs import find_runs
-
-    cards = []
-    for entry in find_runs(list(roots)):
-        path = Path(entry.path)
-        root = next((str(r) for r in roots if _is_below(path, Path(r))), str(path.parent))
-        card = {"path": str(path), "name": _display_name(path, Path(root)), "root": root, "error": entry.error,
-                "summary": {}, "tables": (), "missing": (), "stale": (), "skipped": {}}
-        if entry.error is None:
-            card["summary"] = {"kind": entry.kind, "arch": entry.arch, "dataset": entry.dataset, "norm": entry.norm,
-                               "spiking": entry.spiking, "num_steps": entry.num_steps,
-                               "test_accuracy": entry.test_accuracy, "epochs_done": entry.epochs_done,
-                               "created": entry.created, "preset": entry.preset,
-                               "seed": ((entry.config or {}).get("train") or {}).get("seed")}
-            try:
-                status = analysis_status(path)
-            except Exception as problem:  # an unreadable meta.json must not hide the run
-                card["error"] = f"its analysis cannot be read: {problem}"
-            else:
-                card["tables"] = tuple(name for name in status.present
-                                       if name not in status.stale and _has_rows(path / ANALYSIS_DIR / table_file(name)))
-                card["missing"], card["stale"] = tuple(status.missing), tuple(status.stale)
-                card["skipped"] = {name: str(why) for name, why in status.skipped.items()}
-        cards.append(card)
-    return cards
-
-
-def _has_rows(csv_path: Path) -> bool:
-    """True when a CSV table holds at least one data row (analysis writes tables that do not apply empty)."""
-    try:
-        with open(csv_path, encoding="utf-8") as handle:
-            handle.readline()
-            return bool(handle.readline().strip())
-    except UnicodeDecodeError:
-        return True  # damaged: the view that reads it says so
-    except OSError:
-        return False
-
-
-def _is_below(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
-
-
-def _display_name(path: Path, root: Path) -> str:
-    try:
-        relative = path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return path.name
-    return str(relative) if str(relative) != "." else path.name
-
-
-def run_label(summary: dict) -> str:
-    """A short description of a run from its summary: 'vgg9 · bntt · T 25 · cifar10'."""
-    if not summary:
-        return ""
-    if summary.get("spiking") is False:
-        model = f"{summary.get('arch')} ANN"
-    else:
-        model = f"{summary.get('arch')} · {summary.get('norm')} · T {summary.get('num_steps')}"
-    if summary.get("kind") == "converted":
-        model += " · converted"
-    return f"{model} · {summary.get('dataset')}"
 
 
 # --------------------------------------------------------------------------------------------- LIF
@@ -177,9 +99,12 @@ def encode_image(pixels: np.ndarray, *, mean: float | list[float], std: float | 
     if image.ndim != 3:
         raise ValueError(f"expected an image [H, W] or [C, H, W]; got shape {image.shape}")
     channels = image.shape[0]
-    mean_arr = np.broadcast_to(np.asarray(mean, dtype=np.float32).reshape(-1), (channels,)).reshape(-1, 1, 1)
-    std_arr = np.broadcast_to(np.asarray(std, dtype=np.float32).reshape(-1), (channels,)).reshape(-1, 1, 1)
-    normalised = torch.from_numpy((image - mean_arr) / std_arr).unsqueeze(0)  # [B=1, C, H, W]
+    from bntt_core.data.pixels import normalize_channels
+
+    mean_arr = np.broadcast_to(np.asarray(mean, dtype=np.float32).reshape(-1), (channels,))  # one per channel
+    std_arr = np.broadcast_to(np.asarray(std, dtype=np.float32).reshape(-1), (channels,))
+    normalised = normalize_channels(torch.from_numpy(image.copy()), mean_arr.tolist(), std_arr.tolist())
+    normalised = normalised.unsqueeze(0)  # [B=1, C, H, W]
     generator = torch.Generator().manual_seed(int(seed))
     poisson = poisson_encode(normalised, num_steps, rescale=rescale, generator=generator)[:, 0]
     direct = direct_encode(normalised, num_steps)[:, 0]
@@ -212,7 +137,9 @@ def example_digits() -> dict | None:
     """The test split of the embedded mnist10k digits (`bntt_core.data.load_data`), for teaching:
     {"images": [N, 28, 28] float in [0, 1], "labels": [N], "mean": float, "std": float, "source": str};
     None when the data is not on disk (the Learn view then draws `synthetic_digit`)."""
-    from bntt_core.data import DataError, load_data, to_pixels
+    from bntt_core.data.core import DataError
+    from bntt_core.data.load import load_data
+    from bntt_core.data.pixels import to_pixels
 
     try:
         _train, test, info = load_data("mnist10k")
@@ -339,12 +266,6 @@ class SpikeRecorder:
             self.membranes[layer_name] = values["membrane"].detach().float().cpu()
 
 
-def layer_neuron_count(model: torch.nn.Module, image: torch.Tensor, layer: str, *, seed: int = 0) -> int:
-    """Number of neurons in one hidden layer (channels × positions) for this model's input size."""
-    spikes = record_layer_spikes(model, image, [layer], seed=seed)[layer]
-    return int(spikes[0, 0].numel())
-
-
 @torch.inference_mode()
 def record_layer_spikes(model: torch.nn.Module, image: torch.Tensor, layers: list[str] | None = None, *,
                         seed: int = 0) -> dict[str, torch.Tensor]:
@@ -414,7 +335,7 @@ def test_example(test_set, info, index: int) -> dict:
     "model_input": normalised [1, C, H, W] (or time-major event frames [T, 1, C, H, W]), "label": int,
     "class_name": str}.
     """
-    from bntt_core.data import normalize, to_pixels
+    from bntt_core.data.pixels import normalize, to_pixels
 
     count = len(test_set.labels)
     if not 0 <= int(index) < count:
@@ -455,7 +376,7 @@ def perturbation_predictions(models: dict, pixels: torch.Tensor, label: int, *, 
     adversarial_confidence)}.
     """
     from bntt_core.analysis.robustness import NOISE_SEED_OFFSET, check_noise_mode, fgsm_signs, perturb_noise
-    from bntt_core.data import normalize, to_pixels
+    from bntt_core.data.pixels import normalize, to_pixels
     from bntt_core.nn.step import eval_logits
 
     if sigma < 0 or epsilon < 0:
@@ -491,167 +412,56 @@ def perturbation_predictions(models: dict, pixels: torch.Tensor, label: int, *, 
             "predictions": pd.DataFrame(rows)}
 
 
-# ------------------------------------------------------------------------------------ early exit
-def early_exit_summary(gamma_mean: pd.DataFrame, accuracy_by_step: pd.DataFrame, threshold: float, *,
-                       spike_activity: pd.DataFrame | None = None, energy: pd.DataFrame | None = None) -> dict:
-    """What the paper's temporal early exit at γ threshold `threshold` buys on one run.
-
-    Returns exit_step (SPEC rule, `exit_step_from_gamma_mean`), num_steps (T), accuracy at the exit
-    step and at T (from the output accumulated up to t), steps_saved and their fraction, and — when
-    the spike_activity and energy tables are given — energy_pj (all T steps), energy_saved_pj and
-    energy_saved_fraction. The energy after the exit is each layer's energy times the share of that
-    layer's spikes that fall after the exit step; a layer the spike table does not list (the input
-    or the output layer) is counted in proportion to the steps saved.
-    """
-    from bntt_core.analysis.early_exit import exit_step_from_gamma_mean
-
-    by_step = accuracy_by_step.sort_values("t")
-    num_steps = int(by_step["t"].max())
-    exit_step = min(int(exit_step_from_gamma_mean(gamma_mean, float(threshold))), num_steps)
-    accuracy = by_step.set_index("t")["accuracy"]
-    summary = {
-        "threshold": float(threshold),
-        "exit_step": exit_step,
-        "num_steps": num_steps,
-        "accuracy": float(accuracy.get(exit_step, float("nan"))),
-        "full_accuracy": float(accuracy.get(num_steps, float("nan"))),
-        "steps_saved": num_steps - exit_step,
-        "steps_saved_fraction": (num_steps - exit_step) / num_steps,
-    }
-    if spike_activity is not None and energy is not None and len(energy):
-        later_share = {}
-        for layer, part in spike_activity.groupby("layer"):
-            total = float(part["spikes_per_neuron"].sum())
-            later = float(part.loc[part["t"] > exit_step, "spikes_per_neuron"].sum())
-            later_share[str(layer)] = later / total if total > 0 else 0.0
-        step_share = summary["steps_saved_fraction"]
-        total_energy = float(energy["energy_pj"].sum())
-        saved = float(sum(float(row.energy_pj) * later_share.get(str(row.layer), step_share)
-                          for row in energy.itertuples()))
-        summary.update(energy_pj=total_energy, energy_saved_pj=saved,
-                       energy_saved_fraction=saved / total_energy if total_energy > 0 else 0.0)
-    return summary
-
-
-# --------------------------------------------------------------------------------------- compare
-def run_method(summary: dict) -> str:
-    """The method a run stands for on the Compare page: bntt, bn, ln, none, ann or converted."""
-    if summary.get("spiking") is False:
-        return "ann"
-    if summary.get("kind") == "converted":
-        return "converted"
-    return str(summary.get("norm") or "none")
-
-
-def _mean_accuracy_over(table: pd.DataFrame, column: str) -> float:
-    """Mean accuracy over the table's grid (the area under the curve ÷ the grid's span)."""
-    df = table.sort_values(column)
-    x, y = df[column].to_numpy(dtype=float), df["accuracy"].to_numpy(dtype=float)
-    if len(x) < 2 or x[-1] == x[0]:
-        return float(y.mean()) if len(y) else float("nan")
-    area = float(np.sum((y[1:] + y[:-1]) / 2.0 * np.diff(x)))  # trapezoids (numpy 1.x and 2.x alike)
-    return area / float(x[-1] - x[0])
-
-
-def comparison_summary(runs: dict[str, dict], *, fgsm_epsilon: float | None = None,
-                       threshold: float | None = None, noise_mode: str | None = None) -> pd.DataFrame:
-    """One row per run for the Compare page (`bntt_core.viz.compare_figure`).
-
-    `runs`: {run label: {"summary": run summary (as in `describe_runs`), "tables": {name: DataFrame}}}.
-    Columns: run, method, accuracy (at T, from accuracy_by_step, else the recorded test accuracy),
-    steps (T; 1 for the ANN), spike_rate (mean over layers of the Fig 5 rate), energy_pj (per image,
-    summed over layers), noise_auc (mean accuracy over the σ grid of the noise curve of `noise_mode`;
-    None: the mode all the runs' tables share, unclipped first, `bntt_core.analysis.tables.common_noise_mode`;
-    a run without that mode gets NaN), fgsm_accuracy (at the grid ε nearest
-    to `fgsm_epsilon`, default the largest), and with a `threshold`, early_exit_steps and
-    early_exit_accuracy for runs that have γ (BNTT). Missing data are NaN (a missing bar).
-    """
-    from bntt_core.analysis.tables import common_noise_mode, noise_table
-
-    if noise_mode is None:
-        noise_mode = common_noise_mode(t for run in runs.values()
-                                       if (t := (run.get("tables") or {}).get("noise")) is not None and len(t))
+# ------------------------------------------------------------------ workshop notebooks
+def firing_rate_table(currents: Sequence[float], leaks: Sequence[float], threshold: float,
+                      resets: Sequence[str] = ("soft",), num_steps: int = 100) -> pd.DataFrame:
+    """Spikes per step of one LIF neuron (bntt_core.teaching.lif_trace) driven by each constant current,
+    for every leak and reset: columns current, leak, reset, rate."""
     rows = []
-    for label, run in runs.items():
-        summary, tables = run.get("summary", {}), run.get("tables", {})
-        method = run_method(summary)
-        row = {"run": label, "method": method, "accuracy": summary.get("test_accuracy"),
-               "steps": 1 if method == "ann" else summary.get("num_steps"), "spike_rate": np.nan,
-               "energy_pj": np.nan, "noise_auc": np.nan, "fgsm_accuracy": np.nan}
-        by_step = tables.get("accuracy_by_step")
-        if by_step is not None and len(by_step):
-            row["accuracy"] = float(by_step.sort_values("t")["accuracy"].iloc[-1])
-        rate = tables.get("spike_rate")
-        if rate is not None and len(rate) and method != "ann":
-            row["spike_rate"] = float(rate["rate"].mean())
-        energy = tables.get("energy")
-        if energy is not None and len(energy):
-            row["energy_pj"] = float(energy["energy_pj"].sum())
-        noise = tables.get("noise")
-        if noise is not None and len(noise) and noise_mode is not None:
-            curve = noise_table(noise, noise_mode)
-            if len(curve):
-                row["noise_auc"] = _mean_accuracy_over(curve, "sigma")
-        fgsm = tables.get("fgsm")
-        if fgsm is not None and len(fgsm):
-            target = float(fgsm["epsilon"].max()) if fgsm_epsilon is None else float(fgsm_epsilon)
-            nearest = fgsm.loc[(fgsm["epsilon"] - target).abs().idxmin()]
-            row["fgsm_accuracy"] = float(nearest["accuracy"])
-        if threshold is not None:
-            gamma_mean = tables.get("gamma_mean")
-            row["early_exit_steps"], row["early_exit_accuracy"] = np.nan, np.nan
-            if gamma_mean is not None and len(gamma_mean) and by_step is not None and len(by_step):
-                exit_info = early_exit_summary(gamma_mean, by_step, threshold)
-                row["early_exit_steps"], row["early_exit_accuracy"] = exit_info["exit_step"], exit_info["accuracy"]
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    for column in frame.columns:
-        if column not in ("run", "method"):
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
+    for reset in resets:
+        for leak in leaks:
+            for current in currents:
+                trace = lif_trace(np.full(int(num_steps), float(current)), leak=float(leak),
+                                  threshold=float(threshold), reset=reset)
+                rows.append({"current": float(current), "leak": float(leak), "reset": reset,
+                             "rate": lif_firing_rate(trace)})
+    return pd.DataFrame(rows)
 
 
-def seed_groups(summaries: dict[str, dict]) -> dict[str, str]:
-    """{run label: group} where a group is one method on one dataset, architecture and T — the runs of
-    one experiment over several training seeds (`summary["seed"]`, config train.seed). Named by the
-    method alone when every run shares dataset, architecture and T, else 'method · dataset · arch · T n'."""
-    keys = {label: (run_method(s), s.get("dataset"), s.get("arch"), 1 if s.get("spiking") is False else s.get("num_steps"))
-            for label, s in summaries.items()}
-    shared = len({key[1:] for key in keys.values()}) <= 1
-    return {label: key[0] if shared else f"{key[0]} · {key[1]} · {key[2]} · T {key[3]}" for label, key in keys.items()}
+def example_digit(index: int = 0) -> dict:
+    """Test digit `index` of the embedded mnist10k: {"pixels": [28, 28] in [0, 1], "label", "mean", "std"};
+    a drawn 7 (bntt_core.teaching.synthetic_digit) with MNIST's usual statistics when the data is absent."""
+    from bntt_core import data
+
+    try:
+        _, test_set, info = data.load_data("mnist10k")
+    except data.DataError as error:
+        print(f"mnist10k not found ({str(error).splitlines()[0]}); using a drawn digit instead")
+        return {"pixels": synthetic_digit(), "label": 7, "mean": MNIST_MEAN, "std": MNIST_STD}
+    pixels = data.to_pixels(test_set.images[index])[0].numpy()  # [1, 28, 28] uint8 → [28, 28] in [0, 1]
+    return {"pixels": pixels, "label": int(test_set.labels[index]), "mean": float(info.mean[0]),
+            "std": float(info.std[0])}
 
 
-def method_verdicts(summary: pd.DataFrame, groups: dict[str, str] | None = None) -> pd.DataFrame:
-    """The Compare page's verdicts: for every metric of `summary` (comparison_summary) whose better
-    direction is known (bntt_core.viz.COMPARE_METRICS) and that at least two groups have, the groups
-    (`seed_groups`; default: each run its own) ranked with `bntt_core.analysis.verdicts.compare_methods`: mean ±
-    std over seeds, "tie" within the spread, "one seed" when a group has a single run.
+def _run_test_set(run) -> tuple:
+    """(test ImageSet, DataInfo) the run was evaluated on; a data_dir recorded on another machine that does not
+    exist here is ignored: the notebooks run where the shipped runs were not trained."""
+    from bntt_core.runs.splits import run_test_set
 
-    Columns: metric, better, ranking (best first, '>' ahead, '≈' tie, '?' one seed), best, next,
-    verdict (best against next: ahead | tie | one seed), difference (best − next, raw, in the metric's
-    unit; accuracies in percentage points), seeds (n per group)."""
-    from bntt_core.analysis.verdicts import compare_methods
-    from bntt_core.viz import COMPARE_METRICS
+    return run_test_set(run, ignore_missing_data_dir=True)
 
-    rows = []
-    for metric, (_title, _log, is_accuracy, better) in COMPARE_METRICS.items():
-        if metric not in summary.columns or better not in ("higher", "lower"):
-            continue
-        values: dict[str, list[float]] = {}
-        for run, value in zip(summary["run"], summary[metric], strict=True):
-            if pd.notna(value):
-                scale = 100.0 if is_accuracy and float(value) <= 1.0 else 1.0
-                values.setdefault((groups or {}).get(run, run), []).append(float(value) * scale)
-        if len(values) < 2:
-            continue
-        comparison = compare_methods(values, higher_is_better=better == "higher")
-        best, nxt = comparison.order[0], comparison.order[1]
-        pair = comparison.pair(best, nxt)
-        digits = 2 if is_accuracy else 3
-        rows.append({"metric": metric, "better": better, "ranking": comparison.summary(digits),
-                     "best": best, "next": nxt, "verdict": pair.verdict, "difference": pair.difference,
-                     "seeds": ", ".join(f"{m} {comparison.stats[m].n}" for m in comparison.order)})
-    return pd.DataFrame(rows, columns=["metric", "better", "ranking", "best", "next", "verdict", "difference", "seeds"])
+
+def example_input(run, index: int = 0):
+    """Test image `index` of a loaded run, normalised as its model reads it: [1, C, H, W]."""
+    test_set, info = _run_test_set(run)
+    return test_example(test_set, info, index)["model_input"]
+
+
+def test_pixels(run, count: int, seed: int = 0):
+    """(uint8 pixels [N, C, H, W], labels [N]) of `count` class-balanced test images of a loaded run."""
+    test_set, _ = _run_test_set(run)
+    chosen = test_set.subset(int(count), seed=seed)
+    return chosen.images, chosen.labels
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ import math
 import numbers
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -194,9 +196,9 @@ def _roots_stamp(roots: tuple[Path, ...], max_depth: int = 4) -> tuple:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _scan(roots: tuple[str, ...], stamp: tuple) -> list[RunCard]:
-    from bntt_core import teaching
+    from bntt_core.runs.listing import describe_runs
 
-    return [RunCard(**card) for card in teaching.describe_runs([Path(r) for r in roots])]
+    return [RunCard(**card) for card in describe_runs([Path(r) for r in roots])]
 
 
 def list_runs() -> list[RunCard]:
@@ -244,14 +246,14 @@ def comparable_names(cards: list[RunCard]) -> list[str]:
     """Names of the runs on the dataset that has the most methods among `cards` (the shipped ablation:
     BNTT, BN, LN, none, ANN, converted on Fashion-MNIST): the default where runs share one axis, since
     curves of different datasets side by side compare nothing."""
-    from bntt_core import teaching
+    from bntt_core.runs.listing import run_method
 
     by_dataset: dict[str, list[RunCard]] = {}
     for card in cards:
         by_dataset.setdefault(str(card.summary.get("dataset")), []).append(card)
     if not by_dataset:
         return []
-    group = max(by_dataset.values(), key=lambda runs: (len({teaching.run_method(c.summary) for c in runs}), len(runs)))
+    group = max(by_dataset.values(), key=lambda runs: (len({run_method(c.summary) for c in runs}), len(runs)))
     return [c.name for c in group]
 
 
@@ -346,24 +348,28 @@ def loaded_run(card: RunCard):
 
 
 @st.cache_resource(show_spinner="Loading the test images…", max_entries=4)
-def _test_set(dataset: str, data_dir: str | None, split_seed: int):
-    from bntt_core.data import load_data
+def _test_set(dataset_args: dict):
+    from bntt_core.runs.splits import run_test_set
 
-    _train, test, info = load_data(dataset, data_dir=data_dir, seed=split_seed)
-    return test, info
+    return run_test_set(dataset_args)
 
 
-def _dataset_args(config: dict) -> tuple[str, str | None, int]:
-    data = config.get("data") or {}
-    return str(data.get("dataset")), data.get("data_dir"), int(data.get("split_seed") or 0)
+def _dataset_args(config: dict) -> dict:
+    """The parts of a run's config.json its test set depends on (`bntt_core.runs.splits.run_test_set_sections`):
+    the cache key of `_test_set`, equal for the runs evaluated on the same images, which then share one copy."""
+    from bntt_core.runs.splits import run_test_set_sections
+
+    return run_test_set_sections(config)
 
 
 def test_images(card: RunCard):
-    """(test ImageSet, DataInfo) of the dataset the run was trained on, cached per dataset."""
+    """(test ImageSet, DataInfo) the run was evaluated on: its dataset, split and max_test_images subset
+    (`bntt_core.runs.splits.run_test_set`), cached per test set."""
     dataset_args = _dataset_args(loaded_config(card))
-    with stop_on_failure(f"The test images of {dataset_args[0]} (the data {card.name} was trained on) are not "
+    dataset = dataset_args["data"].get("dataset")
+    with stop_on_failure(f"The test images of {dataset} (the data {card.name} was trained on) are not "
                          "available here"):
-        return _test_set(*dataset_args)
+        return _test_set(dataset_args)
 
 
 def test_set_size(card: RunCard) -> int:
@@ -371,12 +377,12 @@ def test_set_size(card: RunCard) -> int:
 
 
 @st.cache_data(show_spinner="Recording the spikes…", max_entries=64)
-def _raster(run_path: str, stamp: float, dataset_args: tuple, index: int, layer: str, neurons: tuple[int, ...],
+def _raster(run_path: str, stamp: float, dataset_args: dict, index: int, layer: str, neurons: tuple[int, ...],
             max_neurons: int, selection: str, seed: int) -> dict:
     from bntt_core import teaching
 
     run = _run(run_path, stamp)
-    test, info = _test_set(*dataset_args)
+    test, info = _test_set(dataset_args)
     example = teaching.test_example(test, info, index)
     raster = teaching.record_spike_raster(run.model, example["model_input"], layer=layer,
                                          neurons=list(neurons) or None, max_neurons=max_neurons,
@@ -399,11 +405,11 @@ def spike_raster(card: RunCard, *, index: int, layer: str, neurons: tuple[int, .
 
 
 @st.cache_data(show_spinner="Attacking the image…", max_entries=32)
-def _perturbed(runs: tuple[tuple[str, str, float], ...], dataset_args: tuple, index: int, sigma: float,
+def _perturbed(runs: tuple[tuple[str, str, float], ...], dataset_args: dict, index: int, sigma: float,
                epsilon: float, seed: int, noise_mode: str = "unclipped") -> dict:
     from bntt_core import teaching
 
-    test, info = _test_set(*dataset_args)
+    test, info = _test_set(dataset_args)
     example_pixels = test.images[index:index + 1]
     models = {}
     for name, path, stamp in runs:
@@ -459,6 +465,23 @@ def keep_choice(key: str, options: list, default, *, multi: bool = False, url: b
         chosen = st.session_state[key]
         _write_url(key, _option_texts(list(chosen) if multi else [chosen]))
 
+
+
+def runs_with_table(cards: list[RunCard], table_name: str, *, key: str, label: str,
+                    default: Callable[[list[str]], list[str]] | None = None) -> dict[str, pd.DataFrame]:
+    """A multiselect of the runs among `cards` that have `table_name` → {name: table}; {} (with the view's
+    one info line saying why) when no run has it or none is chosen. `default(names)`: the runs chosen
+    first (default: the first)."""
+    having = {c.name: c for c in cards if table_name in c.tables}
+    if not having:
+        st.info(f"No run has the {table_name} table yet; compute the analysis in the Runs view.")
+        return {}
+    names = list(having)
+    keep_choice(key, names, default(names) if default else names[:1], multi=True)
+    chosen = st.multiselect(label, names, key=key)
+    if not chosen:
+        st.info("Choose at least one run.")
+    return {name: table(having[name], table_name) for name in chosen}
 
 def threshold_slider(values: pd.Series, *, key: str, label: str = "Early-exit threshold τ (on mean γ)",
                      default: float = 0.1, low: float | None = None, high: float | None = None) -> float:
@@ -727,14 +750,20 @@ def png_export_available() -> bool:
     return importlib.util.find_spec("kaleido") is not None
 
 
-@st.cache_resource(show_spinner=False, max_entries=512)
-def figure(builder: str, *args, **kwargs):
-    """`bntt_core.viz.<builder>(*args, **kwargs)`, cached on the arguments (DataFrames are hashed by
-    content): a slider that returns to a value, or a second visitor, gets the figure without rebuilding
-    it. The figure is shared, so it must not be changed after this call (st.plotly_chart copies it)."""
-    from bntt_core import viz
+def figure(builder: Callable[..., Any], *args, **kwargs):
+    """`builder(*args, **kwargs)` for a figure builder of `bntt_core.viz` passed itself
+    (`state.figure(viz.gamma_mean_figure, df, threshold=0.1)`), cached on the builder's name and the
+    arguments (DataFrames are hashed by content): a slider that returns to a value, or a second visitor,
+    gets the figure without rebuilding it. The figure is shared, so it must not be changed after this call
+    (st.plotly_chart copies it)."""
+    return _cached_figure(f"{builder.__module__}.{builder.__qualname__}", builder, *args, **kwargs)
 
-    return getattr(viz, builder)(*args, **kwargs)
+
+@st.cache_resource(show_spinner=False, max_entries=512)
+def _cached_figure(builder_name: str, _builder: Callable[..., Any], *args, **kwargs):
+    # keyed by the builder's dotted name: Streamlit skips the `_builder` argument (its leading underscore)
+    # instead of hashing a function object by its id
+    return _builder(*args, **kwargs)
 
 
 def show_figure(fig, data: pd.DataFrame | dict[str, pd.DataFrame], *, key: str, file_stem: str,

@@ -69,7 +69,7 @@ def test_lif_trace_follows_the_charge_fire_reset_equations() -> None:
 def test_early_exit_summary_matches_the_rule_and_the_tables() -> None:
     import pandas as pd
 
-    from bntt_core import teaching
+    from bntt_core.analysis import early_exit
 
     gamma_mean = pd.DataFrame({"layer": ["conv1"] * 4 + ["conv2"] * 4, "t": [1, 2, 3, 4] * 2,
                                "mean_gamma": [1.0, 0.5, 0.05, 0.01, 0.8, 0.3, 0.2, 0.02]})
@@ -77,11 +77,11 @@ def test_early_exit_summary_matches_the_rule_and_the_tables() -> None:
     spikes = pd.DataFrame({"layer": ["conv1"] * 4, "t": [1, 2, 3, 4], "spikes_per_neuron": [1.0, 1.0, 1.0, 1.0]})
     energy = pd.DataFrame({"layer": ["conv1", "classifier"], "synops": [1, 1], "macs": [0, 0],
                            "energy_pj": [100.0, 10.0]})
-    summary = teaching.early_exit_summary(gamma_mean, by_step, 0.25, spike_activity=spikes, energy=energy)
+    summary = early_exit.early_exit_summary(gamma_mean, by_step, 0.25, spike_activity=spikes, energy=energy)
     assert summary["exit_step"] == 2  # after t = 2 every layer's mean γ is below 0.25
     assert summary["accuracy"] == 0.5 and summary["full_accuracy"] == 0.72 and summary["steps_saved"] == 2
     assert summary["energy_saved_pj"] == pytest.approx(100.0 * 0.5 + 10.0 * 0.5)
-    assert teaching.early_exit_summary(gamma_mean, by_step, 0.001)["exit_step"] == 4
+    assert early_exit.early_exit_summary(gamma_mean, by_step, 0.001)["exit_step"] == 4
 
 
 def test_bn_vs_bntt_demo_standard_bn_drifts_at_inference_and_bntt_does_not() -> None:

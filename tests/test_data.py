@@ -24,6 +24,9 @@ from PIL import Image
 
 from bntt_core import data
 from bntt_core.data import DataError, DataInfo, ImageSet
+from bntt_core.data import dvs as data_dvs
+from bntt_core.data import images as data_images
+from bntt_core.data import load as data_load
 
 SHARED = data.project_root().parent / "shared" / "data"
 MNIST10K_SHA256 = "0217e13bd0668deb198aa7d305edbf0331eb89f8a6e7dd226e03d1aa3a9bd4ef"
@@ -226,7 +229,7 @@ def test_download_is_only_attempted_when_asked(tmp_path, monkeypatch):
         calls.append(root)
         write_mnist_raw(root)
 
-    monkeypatch.setitem(data._DOWNLOADERS, "mnist", fake_torchvision_download)
+    monkeypatch.setitem(data_load._DOWNLOADERS, "mnist", fake_torchvision_download)
     with pytest.raises(DataError):
         data.load_data("mnist", data_dir=tmp_path / "d")
     assert calls == []
@@ -249,7 +252,7 @@ def test_cifar10_from_a_tar_in_the_shared_layout_decodes_once_then_reads_the_cac
     def must_not_decode(*args, **kwargs):
         raise AssertionError("decoded the tar again instead of reading the cache")
 
-    monkeypatch.setattr(data, "_decode_tar", must_not_decode)
+    monkeypatch.setattr(data_images, "_decode_tar", must_not_decode)
     again, _, _ = data.load_data("cifar10", data_dir=tmp_path / "cifar10-jpg.tar.gz")  # the tar itself as data_dir
     assert torch.equal(again.images, train.images)
 
@@ -379,7 +382,7 @@ def test_aedat4_files_written_here_read_back_exactly(tmp_path):
     t, x, y, p = random_events(0, 1000)
     path = tmp_path / "recording.aedat4"
     write_aedat4(path, t, x, y, p)
-    events = data._read_aedat4_numpy(path)
+    events = data_dvs._read_aedat4(path)
     assert events.dtype.names == ("t", "x", "y", "p") and len(events) == 1000
     assert np.array_equal(events["t"], t) and np.array_equal(events["x"], x)
     assert np.array_equal(events["y"], y) and np.array_equal(events["p"], p.astype(bool))
@@ -392,7 +395,7 @@ def test_aedat4_written_here_is_what_tonics_own_reader_reads(tmp_path):
     t, x, y, p = random_events(1, 1000)
     write_aedat4(tmp_path / "r.aedat4", t, x, y, p)
     theirs = read_aedat4(str(tmp_path / "r.aedat4"))
-    ours = data._read_aedat4_numpy(tmp_path / "r.aedat4")
+    ours = data_dvs._read_aedat4(tmp_path / "r.aedat4")
     for key in "txyp":
         assert np.array_equal(theirs[key], ours[key])
 

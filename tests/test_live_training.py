@@ -74,7 +74,7 @@ def test_a_job_trains_and_analyses_its_run_and_a_second_start_is_refused(tmp_pat
     assert (run / "analysis" / "meta.json").is_file()  # bntt analyze --quick ran after the training
     assert {"accuracy_by_step", "gamma_mean"} <= set(status.analysis_tables)
     assert status.record["phase"] == "analysing" and status.error is None
-    assert not lt._job_alive(status.record)
+    assert not lt.job_alive(status.record)
     assert status.gamma is not None  # RUN/gamma_history.csv, written by `bntt train` for a BNTT network
     assert gamma_history.epochs(status.gamma) == [0, 1, 2]
     assert any("analysis written" in line for line in status.log_tail)
@@ -109,7 +109,7 @@ def test_stale_record_is_settled_then_stop_keeps_a_checkpoint_and_resume_finishe
     status = lt.stop_job(root)
     run = root / "slow"
     assert status.state == lt.STOPPED, (status.error, status.log_tail)
-    assert status.record["stop_requested"] and not lt._job_alive(status.record)
+    assert status.record["stop_requested"] and not lt.job_alive(status.record)
     assert (run / "checkpoint.pt").is_file() and not (run / "weights.safetensors").exists()
     assert 1 <= len(status.metrics) < 4 and status.resumable
     assert lt.stop_job(root).state == lt.STOPPED  # stopping again: nothing to stop, nothing happens

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from bntt_core import build_model, runs, teaching, viz
-from bntt_core.analysis import DEFAULT_NOISE_MODES, AnalysisData, analyze_model, check_noise_modes
+from bntt_core.analysis import DEFAULT_NOISE_MODES, AnalysisData, analyze_model, check_noise_modes, summaries
 from bntt_core.analysis.tables import LEGACY_NOISE_MODE, common_noise_mode, noise_modes, noise_table
 
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / "runs"
@@ -117,12 +117,12 @@ def test_the_figure_draws_one_line_style_per_mode():
 def test_the_compare_summary_reads_one_mode_for_every_run():
     runs_data = {"BNTT": {"summary": {"norm": "bntt"}, "tables": {"noise": both_modes()}},
                  "BN": {"summary": {"norm": "bn"}, "tables": {"noise": both_modes()}}}
-    auc = teaching.comparison_summary(runs_data)["noise_auc"].round(6).tolist()
+    auc = summaries.comparison_summary(runs_data)["noise_auc"].round(6).tolist()
     assert auc == [0.675, 0.675]  # unclipped: 0.8, 0.7, 0.5 → trapezoid mean
-    assert teaching.comparison_summary(runs_data, noise_mode="clipped")["noise_auc"].round(6).tolist() == [0.775] * 2
+    assert summaries.comparison_summary(runs_data, noise_mode="clipped")["noise_auc"].round(6).tolist() == [0.775] * 2
     runs_data["BN"]["tables"]["noise"] = OLD  # an old table: the shared mode is clipped
-    assert teaching.comparison_summary(runs_data)["noise_auc"].round(6).tolist() == [0.775] * 2
-    summary = teaching.comparison_summary(runs_data, noise_mode="unclipped")
+    assert summaries.comparison_summary(runs_data)["noise_auc"].round(6).tolist() == [0.775] * 2
+    summary = summaries.comparison_summary(runs_data, noise_mode="unclipped")
     assert summary["noise_auc"].isna().tolist() == [False, True]  # BN has no unclipped curve
 
 

@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 from conftest import TINY_TRAINING as TINY
@@ -34,10 +35,11 @@ from bntt_core.runs import (
     RUN_LOCK_FILE,
     WEIGHTS_FILE,
     RunLockedError,
-    run_dir,
+    locks,
     training,
 )
 from bntt_core.runs.training import ResumeError, TrainConfig
+from bntt_core.viz import export
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -249,8 +251,8 @@ def test_a_second_writer_in_the_same_process_is_refused_and_the_lock_goes_away(t
 
 
 def test_without_fcntl_the_lock_degrades_with_a_note(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(run_dir, "_fcntl", lambda: None)
-    monkeypatch.setattr(run_dir, "_NO_LOCK_NOTED", [])
+    monkeypatch.setattr(locks, "_fcntl", lambda: None)
+    monkeypatch.setattr(locks, "_NO_LOCK_NOTED", [])
     with caplog.at_level(logging.WARNING, logger="bntt_core.runs"):
         with runs.run_lock(tmp_path, "training"), runs.run_lock(tmp_path, "analysis"):
             pass
@@ -364,14 +366,14 @@ def test_batch_png_export_retries_once_with_a_fresh_renderer(monkeypatch):
         return answer
 
     def fake_scope():
-        if viz._PNG_SCOPE is None:
-            viz._PNG_SCOPE = _FakeScope(next_answer)
-            scopes.append(viz._PNG_SCOPE)
-        return viz._PNG_SCOPE
+        if export._PNG_SCOPE is None:
+            export._PNG_SCOPE = _FakeScope(next_answer)
+            scopes.append(export._PNG_SCOPE)
+        return export._PNG_SCOPE
 
-    monkeypatch.setattr(viz, "_PNG_SCOPE", None)
-    monkeypatch.setattr(viz, "_png_scope", fake_scope)
-    assert viz.figure_to_png(viz.go.Figure(), name="fig4") == b"\x89PNG fine"
+    monkeypatch.setattr(export, "_PNG_SCOPE", None)
+    monkeypatch.setattr(export, "_png_scope", fake_scope)
+    assert viz.figure_to_png(go.Figure(), name="fig4") == b"\x89PNG fine"
     assert len(scopes) == 2  # the retry used a fresh renderer
 
 
@@ -380,20 +382,20 @@ def test_batch_png_export_that_still_fails_names_the_figure(monkeypatch, tmp_pat
         time.sleep(5)
         return b"too late"
 
-    monkeypatch.setattr(viz, "_PNG_SCOPE", None)
-    monkeypatch.setattr(viz, "_png_scope", lambda: _FakeScope(slow))
+    monkeypatch.setattr(export, "_PNG_SCOPE", None)
+    monkeypatch.setattr(export, "_png_scope", lambda: _FakeScope(slow))
     with pytest.raises(viz.FigureExportError, match=r"fig8b_noise could not be made: first try no answer within 0 s"):
-        viz.figure_to_png(viz.go.Figure(), name="fig8b_noise", timeout_s=0.2)
-    assert viz.figure_to_png(viz.go.Figure(), interactive=True, timeout_s=0.2) is None  # the dashboard's way
+        viz.figure_to_png(go.Figure(), name="fig8b_noise", timeout_s=0.2)
+    assert viz.figure_to_png(go.Figure(), interactive=True, timeout_s=0.2) is None  # the dashboard's way
 
     def broken():
         raise RuntimeError("no browser")
 
-    monkeypatch.setattr(viz, "_png_scope", lambda: _FakeScope(broken))
-    from bntt_core import paper as notebook_support
+    monkeypatch.setattr(export, "_png_scope", lambda: _FakeScope(broken))
+    from bntt_core import paper
 
     with pytest.raises(viz.FigureExportError, match="fig5_spikes could not be made.*no browser"):
-        notebook_support.save_figure(viz.go.Figure(), "fig5_spikes", pd_frame(), tmp_path)
+        paper.save_figure(go.Figure(), "fig5_spikes", pd_frame(), tmp_path)
 
 
 def pd_frame():

@@ -18,6 +18,7 @@ import pytest
 
 from bntt_core import viz
 from bntt_core.analysis.tables import TABLES
+from bntt_core.viz import export
 
 # ---------------------------------------------------------------------------------- small tables
 
@@ -111,6 +112,15 @@ def test_run_colors_follow_the_method_and_never_repeat():
     assert colors["BNTT"] == viz.METHOD_COLORS["bntt"]
     assert colors["bn"] == viz.METHOD_COLORS["bn"]
     assert len(set(colors.values())) == 4
+
+
+def test_run_colors_take_the_methods_given_over_the_label_text():
+    colors = viz.run_colors(["run 1", "run 2", "BNTT"], methods={"run 1": "bn", "run 2": "ln"})
+    assert colors == {"run 1": viz.METHOD_COLORS["bn"], "run 2": viz.METHOD_COLORS["ln"],
+                      "BNTT": viz.METHOD_COLORS["bntt"]}  # a label the mapping does not hold: read from the text
+    misleading = viz.run_colors(["BNTT"], methods={"BNTT": "bn"})
+    assert misleading["BNTT"] == viz.METHOD_COLORS["bn"]
+    assert viz.run_colors(["x"], methods={"x": "mystery"})["x"] in viz.OTHER_RUN_COLORS
 
 
 # -------------------------------------------------------------------------------- Fig 1: spikes
@@ -337,6 +347,13 @@ def test_energy_figure_shows_layers_and_totals_and_names_the_convention():
         assert part in fig.layout.title.text
 
 
+def test_energy_figure_takes_the_ann_run_from_the_methods_given():
+    fig = viz.energy_figure({"reference": energy(50), "mine": energy(1)}, methods={"reference": "ann", "mine": "bntt"})
+    ann_count = [t for t in fig.data if t.xaxis == "x2"][2]
+    assert list(ann_count.x) == ["mine"]  # "reference" is the ANN, though its label does not say so
+    assert fig.data[0].marker.color == viz.METHOD_COLORS["ann"]
+
+
 def test_accuracy_by_step_figure():
     table = pd.DataFrame({"t": [1, 2, 3], "accuracy": [0.5, 0.7, 0.8]})
     fig = viz.accuracy_by_step_figure({"BNTT": table, "bn": table}, log_x=True)
@@ -351,6 +368,18 @@ def test_training_curves_figure_skips_epochs_without_a_test():
     assert list(fig.data[2].x) == [1, 3]
     assert fig.layout.yaxis3.type == "log"  # learning rate
     assert "3 epochs" in fig.layout.title.text
+
+
+def test_training_loss_figure_is_one_line_of_loss_per_batch():
+    loss_curve = pd.DataFrame({"batch": range(1, 5), "loss": [2.3, 1.9, 1.4, 1.2]})
+    fig = viz.training_loss_figure(loss_curve)
+    assert len(fig.data) == 1 and fig.data[0].mode == "lines"
+    assert list(fig.data[0].x) == [1, 2, 3, 4] and list(fig.data[0].y) == [2.3, 1.9, 1.4, 1.2]
+    assert fig.layout.title.text == "Training loss per batch"
+    assert fig.layout.xaxis.title.text == "batch" and fig.layout.yaxis.title.text == "loss"
+    assert fig.layout.template.layout.font.family == viz.FONT_FAMILY
+    with pytest.raises(ValueError, match=r"missing required columns \['loss'\]"):
+        viz.training_loss_figure(pd.DataFrame({"batch": [1]}))
 
 
 def test_compare_figure_has_a_panel_per_metric_and_a_legend_per_method():
@@ -533,7 +562,7 @@ def test_figure_to_png_returns_none_with_a_warning_when_the_renderer_fails(monke
     def broken_scope():
         raise RuntimeError("no browser")
 
-    monkeypatch.setattr(viz, "_png_scope", broken_scope)
+    monkeypatch.setattr(export, "_png_scope", broken_scope)
     with caplog.at_level(logging.WARNING, logger="bntt_core.viz"):
         assert viz.figure_to_png(go.Figure(), interactive=True) is None
     assert "PNG export failed" in caplog.text and "no browser" in caplog.text

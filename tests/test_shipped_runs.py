@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bntt_core import runs, teaching
+from bntt_core import runs
 from bntt_core.paper import SHIPPED
+from bntt_core.runs import listing
 from bntt_core.runs.training import evaluate_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ DATA_LIMIT_BYTES = 40 * 2**20
 
 @pytest.fixture(scope="module")
 def cards() -> dict[str, dict]:
-    return {card["name"]: card for card in teaching.describe_runs([SHIPPED_ROOT])}
+    return {card["name"]: card for card in listing.describe_runs([SHIPPED_ROOT])}
 
 
 def test_every_run_the_notebooks_name_is_shipped_and_healthy(cards):

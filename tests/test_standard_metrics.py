@@ -351,8 +351,8 @@ def test_asked_for_alone_it_is_derived_without_a_test_pass(tiny_runs, tmp_path, 
 
 
 def test_a_run_analysed_before_the_table_existed_loads_everywhere(tiny_runs, tmp_path):
-    from bntt_core import teaching
     from bntt_core.analysis import analysis_status, read_analysis
+    from bntt_core.runs import listing
 
     path = _copy(tiny_runs, "bntt", tmp_path)
     (path / "analysis" / "standard_metrics.csv").unlink()
@@ -363,7 +363,7 @@ def test_a_run_analysed_before_the_table_existed_loads_everywhere(tiny_runs, tmp
     status = analysis_status(path)
     assert "standard_metrics" in status.missing and status.ok
     assert "standard_metrics" not in read_analysis(path) and "energy" in read_analysis(path)
-    card = next(c for c in teaching.describe_runs([tmp_path]) if c["name"] == "bntt")
+    card = next(c for c in listing.describe_runs([tmp_path]) if c["name"] == "bntt")
     assert card["error"] is None and "standard_metrics" in card["missing"]
 
 

@@ -1,5 +1,5 @@
 """The one rule for ranking methods over seeds (bntt_core/analysis/verdicts.py) and where it is used: the notebooks'
-verdicts (bntt_core/paper.py) and the Compare page's table (bntt_core/teaching.method_verdicts).
+verdicts (bntt_core/paper.py) and the Compare page's table (bntt_core/analysis/summaries.method_verdicts).
 
     .venv/bin/python -m pytest tests/test_verdicts.py -q
 """
@@ -12,7 +12,8 @@ import math
 import pandas as pd
 import pytest
 
-from bntt_core import paper, runs, teaching
+from bntt_core import paper, runs
+from bntt_core.analysis.summaries import method_verdicts, seed_groups
 from bntt_core.analysis.verdicts import AHEAD, ONE_SEED, TIE, compare_methods
 
 # REPRODUCTION.md §1: Fashion-MNIST seeds 0/1/2 and CIFAR-10 (none: seed 0 only)
@@ -178,16 +179,16 @@ def test_method_verdicts_for_the_compare_page():
                             "noise_auc": [0.5, float("nan"), 0.6, 0.7]})
     summaries = {run: {"norm": m, "dataset": "fashion-mnist", "arch": "vgg5", "num_steps": 6, "seed": i % 2}
                  for i, (run, m) in enumerate(zip(summary["run"], summary["method"], strict=True))}
-    groups = teaching.seed_groups(summaries)
+    groups = seed_groups(summaries)
     assert groups == {"b0": "bntt", "b1": "bntt", "n0": "bn", "n1": "bn"}
-    table = teaching.method_verdicts(summary, groups).set_index("metric")
+    table = method_verdicts(summary, groups).set_index("metric")
     assert table.loc["accuracy", "verdict"] == TIE and table.loc["accuracy", "better"] == "higher"
     assert table.loc["accuracy", "ranking"] == "bn 88.51 ± 0.66 (2 seeds) ≈ bntt 88.46 ± 0.37 (2 seeds)"
     assert table.loc["energy_pj", "best"] == "bntt" and table.loc["energy_pj", "verdict"] == AHEAD
     assert table.loc["noise_auc", "verdict"] == ONE_SEED and table.loc["noise_auc", "seeds"] == "bn 2, bntt 1"
-    assert teaching.method_verdicts(summary).loc[0, "verdict"] == ONE_SEED  # no groups: every run alone
+    assert method_verdicts(summary).loc[0, "verdict"] == ONE_SEED  # no groups: every run alone
     other = dict(summaries, n1={**summaries["n1"], "dataset": "cifar10"})
-    assert teaching.seed_groups(other)["n1"] == "bn · cifar10 · vgg5 · T 6"
+    assert seed_groups(other)["n1"] == "bn · cifar10 · vgg5 · T 6"
 
 
 def test_runs_that_differ_in_t_are_named_and_the_others_pass(tmp_path) -> None:

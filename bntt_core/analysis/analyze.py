@@ -43,8 +43,6 @@ Run the tests: .venv/bin/python -m pytest tests/test_analysis.py -q
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -57,23 +55,25 @@ from torch import nn
 
 from bntt_core.analysis import early_exit as exits
 from bntt_core.analysis import energy, recording, robustness, standard_metrics
+from bntt_core.analysis.exit_inputs import ExitInputs, early_exit_summary_table, exit_inputs_for_run
+from bntt_core.analysis.settings import (
+    DEFAULT_NOISE_MODES,
+    FULL_EPSILONS,
+    FULL_SIGMAS,
+    QUICK_EPSILONS,
+    QUICK_SIGMAS,
+    RECORDED,
+    WEIGHTS_ONLY,
+    check_noise_modes,
+    choose_images,
+    run_settings,
+)
+from bntt_core.analysis.stored import current_table, model_hash
 from bntt_core.analysis.tables import TABLES
 from bntt_core.nn.models import ANNNet, SpikingNet
 from bntt_core.nn.step import autocast, run_precision
-from bntt_core.runs import holds_run_lock
-
-QUICK_IMAGES = 256
-FULL_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-QUICK_SIGMAS = (0.0, 0.2, 0.5)
-FULL_EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255)
-QUICK_EPSILONS = (0.0, 8 / 255, 32 / 255)
-# Noise modes one analysis computes by default (bntt_core.analysis.robustness.NOISE_MODES): the paper's unclipped
-# noise, and clipped noise — comparable with the tables of the shipped runs (computed clipped) and the
-# contrast that shows how clipping's mean shift hurts BNTT's per-step running means. "shift" on request.
-DEFAULT_NOISE_MODES = ("unclipped", "clipped")
-WEIGHTS_ONLY = ("gamma", "gamma_mean")  # read off the weights: no test images needed
-RECORDED = ("accuracy_by_step", "spike_activity", "spike_rate", "bn_input", "bn_input_hist", "energy",
-            "early_exit", "dynamic_exit", "early_exit_summary", "standard_metrics")
+from bntt_core.runs.locks import holds_run_lock
+from bntt_core.runs.splits import run_train_config
 
 NOTES = {
     "accuracy_by_step": "prediction = argmax of the output accumulated up to step t (÷ t); ANN: one row, t = 1",
@@ -113,10 +113,6 @@ NOTES = {
 }
 
 
-class StaleAnalysisError(ValueError):
-    """Analysis tables made for another model (config.json model section or weights changed)."""
-
-
 @dataclass
 class AnalysisData:
     """What the analysis runs on: clean pixels and labels, with the dataset's normalisation."""
@@ -130,11 +126,10 @@ class AnalysisData:
 
     def normalised(self) -> torch.Tensor:
         """What the model reads: (pixels − mean)/std (event frames: of the counts), same layout."""
-        if self.event:
-            mean = torch.tensor(self.mean).view(-1, 1, 1)
-            std = torch.tensor(self.std).view(-1, 1, 1)
-            return (self.pixels.float() - mean.to(self.pixels.device)) / std.to(self.pixels.device)
-        return robustness.Normalizer(self.mean, self.std)(robustness.to_unit(self.pixels))
+        from bntt_core.data.pixels import normalize_channels
+
+        pixels = self.pixels.float() if self.event else robustness.to_unit(self.pixels)  # float32
+        return normalize_channels(pixels, self.mean, self.std)
 
 
 @dataclass
@@ -157,20 +152,6 @@ def _check_tables(tables: Iterable[str] | None) -> list[str]:
     if not names:
         raise ValueError("no analysis tables requested")
     return [name for name in TABLES if name in names]  # canonical order
-
-
-def check_noise_modes(modes: Iterable[str] | str) -> tuple[str, ...]:
-    """Noise modes as a tuple without repeats; a comma-separated string is split. Unknown or no modes: ValueError."""
-    if isinstance(modes, str):
-        modes = modes.split(",")
-    chosen = tuple(dict.fromkeys(str(mode).strip() for mode in modes if str(mode).strip()))
-    unknown = [mode for mode in chosen if mode not in robustness.NOISE_MODES]
-    if unknown:
-        raise ValueError(f"unknown noise mode {', '.join(map(repr, unknown))}; choose among "
-                         f"{', '.join(robustness.NOISE_MODES)} (comma-separated for several)")
-    if not chosen:
-        raise ValueError(f"no noise mode given; choose among {', '.join(robustness.NOISE_MODES)}")
-    return chosen
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -330,11 +311,11 @@ def standard_metrics_derivable(path: str | os.PathLike, model: nn.Module) -> str
     (no test pass: `write_standard_metrics`), else why not."""
     if not isinstance(model, SpikingNet):
         return "an ANN has no spike_rate table: its ReLU outputs are counted in a forward pass"
-    missing = [name for name in ("energy", "spike_rate") if _current_table(Path(path), name) is None]
+    missing = [name for name in ("energy", "spike_rate") if current_table(Path(path), name) is None]
     if missing:
         return f"no current {' and '.join(missing)} table"
     try:
-        standard_metrics.synops_from_energy(model, _current_table(Path(path), "energy"))
+        standard_metrics.synops_from_energy(model, current_table(Path(path), "energy"))
     except ValueError as reason:
         return str(reason)
     return None
@@ -352,8 +333,8 @@ def write_standard_metrics(path: str | os.PathLike, *, device: str | None = None
     if reason is not None:
         raise ValueError(f"standard_metrics of {path} cannot be derived without a test pass: {reason}; "
                          f"run bntt analyze {path} --tables standard_metrics,energy,spike_rate")
-    energy_table = _current_table(Path(path), "energy")
-    spike_rate = _current_table(Path(path), "spike_rate")
+    energy_table = current_table(Path(path), "energy")
+    spike_rate = current_table(Path(path), "spike_rate")
     meta_energy = runs.read_meta(path).get("energy") or {}
     images = int(meta_energy.get("images") or 0)
     by_layer = standard_metrics.synops_from_energy(run.model, energy_table)
@@ -367,123 +348,6 @@ def write_standard_metrics(path: str | os.PathLike, *, device: str | None = None
     return table
 
 
-# ------------------------------------------------------------------- early exit without the test set
-@dataclass
-class ExitInputs:
-    """What early_exit_summary needs besides the test pass: per-step accuracy on the run's held-out
-    validation slice (None: unavailable, `validation_reason` says why) and, for runs without BNTT γ, the
-    early_exit_summary tables of the BNTT runs whose exit steps the truncation baseline uses."""
-
-    validation_by_step: list[float] | None = None
-    validation_reason: str | None = None
-    validation_images: int = 0
-    sources: dict[str, pd.DataFrame] = field(default_factory=dict)
-    no_source_reason: str | None = None
-    run: str = ""  # the run's name, written as source_run of its own rows
-
-    def notes(self) -> dict:
-        return {"validation_images": int(self.validation_images),
-                "validation": "available" if self.validation_by_step is not None else self.validation_reason,
-                "paper_threshold": exits.PAPER_THRESHOLD, "max_validation_loss": exits.MAX_VALIDATION_LOSS,
-                "truncation_sources": sorted(self.sources)}
-
-
-def early_exit_summary_table(model: nn.Module, test_by_step: pd.DataFrame,
-                             inputs: ExitInputs | None = None) -> pd.DataFrame:
-    """early_exit_summary of a spiking model from its per-step test accuracy: paper and validation rows
-    for BNTT (`bntt_core.analysis.early_exit.exit_summary`), truncation rows otherwise (`truncation_summary`)."""
-    inputs = inputs or ExitInputs(validation_reason="analyze_model was given no validation slice")
-    if getattr(model, "spec", None) is not None and model.spec.norm == "bntt":
-        return exits.exit_summary(exits.gamma_mean_table(exits.gamma_table(model)), test_by_step,
-                                  inputs.validation_by_step, validation_unavailable=inputs.validation_reason,
-                                  validation_images=inputs.validation_images, run=inputs.run)
-    return exits.truncation_summary(test_by_step, inputs.sources, no_source_reason=inputs.no_source_reason)
-
-
-def validation_accuracy_by_step(run_path: str | os.PathLike, model: nn.Module, *, data_dir: str | None = None,
-                                quick: bool = False, batch_size: int | None = None,
-                                precision: str | None = None, seed: int | None = None,
-                                subset: int | None = None) -> tuple[list[float], int]:
-    """Per-step accuracy [T] of `model` on the run's held-out validation slice (`training.run_validation_set`;
-    quick: its fixed class-balanced QUICK_IMAGES subset) and the number of images. NoValidationSlice when
-    the run has none. Poisson seed: derive_seed(train seed, "validation") unless given."""
-    from bntt_core import runs
-    from bntt_core.runs import training
-
-    validation, info = training.run_validation_set(run_path, data_dir=data_dir)
-    limit = subset if subset is not None else QUICK_IMAGES if quick else None  # as for the test images
-    if limit is not None and len(validation) > int(limit):
-        validation = validation.subset(int(limit), seed=0)
-    config = runs.read_config(run_path)
-    train = training.stored_train_values(config.get("train"))
-    seed = training.derive_seed(int(train.get("seed", 0)), "validation") if seed is None else int(seed)
-    by_step = training.accuracy_by_step(model, validation, info, seed=seed,
-                                        batch_size=int(batch_size or train.get("eval_batch_size") or 256),
-                                        precision=precision if precision is not None else run_precision(train))
-    return by_step, len(validation)
-
-
-def _current_table(path: Path, name: str) -> pd.DataFrame | None:
-    """The run's table `name` if present, with rows and made for the run's current weights, else None."""
-    from bntt_core import runs
-
-    try:
-        status = analysis_status(path)
-    except (ValueError, OSError):
-        return None
-    if name not in status.present or name in status.stale:
-        return None
-    df = runs.read_table(path, name)
-    return df if df is not None and len(df) else None
-
-
-def exit_sources(run_path: str | os.PathLike) -> tuple[dict[str, pd.DataFrame], str]:
-    """The early_exit_summary tables of the BNTT runs beside `run_path` (same parent folder) on the same
-    dataset and T, current and with rows: {run name: table}, and the reason to give when there is none."""
-    from bntt_core import runs
-
-    path = Path(run_path).resolve()
-    config = runs.read_config(path)
-    dataset, steps = (config.get("data") or {}).get("dataset"), (config.get("model") or {}).get("num_steps")
-    sources = {}
-    for sibling in sorted(p for p in path.parent.iterdir() if p.is_dir() and p != path):
-        try:
-            other = runs.read_config(sibling)
-        except (ValueError, OSError):
-            continue
-        model = other.get("model") or {}
-        if (model.get("norm") != "bntt" or not model.get("spiking", True)
-                or (other.get("data") or {}).get("dataset") != dataset or model.get("num_steps") != steps):
-            continue
-        table = _current_table(sibling, "early_exit_summary")
-        if table is not None:
-            sources[sibling.name] = exits.summary_table(table)
-    reason = (f"no analysed BNTT run on {dataset} with T = {steps} beside this run (in {path.parent.name}/) to take "
-              f"the exit step from: analyse one there first, then this run again (the dashboard's Early exit "
-              f"view and notebook 03 compare any runs live)")
-    return sources, reason
-
-
-def exit_inputs_for_run(run_path: str | os.PathLike, model: nn.Module, *, data_dir: str | None = None,
-                        quick: bool = False, batch_size: int | None = None, precision: str | None = None,
-                        seed: int | None = None, subset: int | None = None) -> ExitInputs:
-    """ExitInputs of a run: the validation pass for a BNTT run with a slice (the reason otherwise), the
-    truncation sources for a run without BNTT γ."""
-    from bntt_core.runs import training
-
-    if getattr(model, "spec", None) is not None and model.spec.norm == "bntt":
-        try:
-            by_step, images = validation_accuracy_by_step(run_path, model, data_dir=data_dir, quick=quick,
-                                                          batch_size=batch_size, precision=precision, seed=seed,
-                                                          subset=subset)
-        except training.NoValidationSlice as reason:
-            return ExitInputs(validation_reason=str(reason), run=Path(run_path).name)
-        return ExitInputs(validation_by_step=by_step, validation_images=images, run=Path(run_path).name)
-    sources, reason = exit_sources(run_path)
-    return ExitInputs(validation_reason="no BNTT γ: the γ rule does not apply", sources=sources,
-                      no_source_reason=reason, run=Path(run_path).name)
-
-
 def write_early_exit_summary(path: str | os.PathLike, *, data_dir: str | None = None, quick: bool = False,
                              device: str | None = None) -> pd.DataFrame:
     """early_exit_summary from the run's CURRENT accuracy_by_step (and the weights' γ), without a test pass:
@@ -491,7 +355,7 @@ def write_early_exit_summary(path: str | os.PathLike, *, data_dir: str | None = 
     The meta's images / subset / seed are those of the accuracy_by_step it was derived from."""
     from bntt_core import runs
 
-    by_step = _current_table(Path(path), "accuracy_by_step")
+    by_step = current_table(Path(path), "accuracy_by_step")
     if by_step is None:
         raise ValueError(f"{path} has no current accuracy_by_step table to derive early_exit_summary from; "
                          f"run bntt analyze {path} --tables accuracy_by_step,early_exit_summary")
@@ -501,7 +365,7 @@ def write_early_exit_summary(path: str | os.PathLike, *, data_dir: str | None = 
         table, skipped = _empty("early_exit_summary"), "ANN: no time steps, spikes or BNTT γ"
         inputs = ExitInputs()
     else:
-        settings = _run_settings(_run_train_config(run, data_dir))
+        settings = run_settings(run_train_config(run, data_dir=data_dir))
         inputs = exit_inputs_for_run(path, run.model, data_dir=data_dir, quick=quick,
                                      batch_size=meta_by_step.get("batch_size") or settings["eval_batch_size"],
                                      precision=run_precision({"precision": settings["precision"]}, device or "cpu"))
@@ -516,63 +380,20 @@ def write_early_exit_summary(path: str | os.PathLike, *, data_dir: str | None = 
     return table
 
 
-# -------------------------------------------------------------------------------- run directories
-def model_hash(run_path: str | os.PathLike) -> str:
-    """sha256 of config.json's model section and the weights file: what the analysis was made from."""
-    from bntt_core import runs
-
-    config = runs.read_config(run_path)
-    model = config["model"]
-    if config.get("format_upgraded_from"):  # the section as written, before runs.upgrade_settings renamed its norm
-        model = json.loads((Path(run_path) / runs.CONFIG_FILE).read_text(encoding="utf-8"))["model"]
-    digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode())
-    weights = Path(run_path) / config["weights"].get("file", runs.WEIGHTS_FILE)
-    if not weights.is_file():
-        raise runs.WeightsError(f"weights file {weights} is missing")
-    with open(weights, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _run_train_config(run, data_dir: str | None):
-    """The TrainConfig the run was trained with, pointed at `data_dir` when given."""
-    from bntt_core.runs import training
-
-    train_values = training.stored_train_values(run.config.get("train"))  # old runs: no validation slice
-    data_values = run.config["data"]
-    config = training.TrainConfig.from_dict(
-        {k: v for k, v in train_values.items() if k in training.TrainConfig.__dataclass_fields__})
-    return config.replace(dataset=data_values.get("dataset", config.dataset),
-                          data_dir=data_dir if data_dir is not None else data_values.get("data_dir"),
-                          split_seed=int(data_values.get("split_seed", config.split_seed)))
-
-
-def _run_settings(config) -> dict:
-    # the precision the run measured its numbers in; analyze_run resolves it for the device (run_precision)
-    return {"train_seed": config.seed, "eval_batch_size": config.eval_batch_size,
-            "precision": config.precision_used or config.precision}
-
-
 def _run_test_data(run, *, data_dir: str | None, quick: bool, subset: int | None) -> tuple[AnalysisData, dict]:
     """The run's test set as training evaluated it, then the quick / subset selection."""
-    from bntt_core.runs import training
+    from bntt_core.runs.splits import run_test_set
 
-    config = _run_train_config(run, data_dir)
-    _, test_set, info = training.load_datasets(config)
+    config = run_train_config(run, data_dir=data_dir)
+    test_set, info = run_test_set(run, data_dir=data_dir)
     full = len(test_set)
-    limit = subset if subset is not None else QUICK_IMAGES if quick else None
-    if limit is not None:
-        if int(limit) < 1:
-            raise ValueError(f"subset must be ≥ 1 image; got {limit}")
-        if int(limit) < full:
-            test_set = test_set.subset(int(limit), seed=0)
+    test_set = choose_images(test_set, quick=quick, subset=subset)
     description = (f"{len(test_set)} of the run's {full} test images" +
                    (" (class-balanced fixed subset, ImageSet.subset(n, seed=0))" if len(test_set) < full else ""))
     analysis_data = AnalysisData(pixels=test_set.images, labels=test_set.labels, mean=tuple(info.mean),
                                  std=tuple(info.std), event=bool(getattr(info, "event", False)),
                                  description=description)
-    return analysis_data, _run_settings(config)
+    return analysis_data, run_settings(config)
 
 
 @holds_run_lock("analysis")  # one writer per run directory: a second `bntt analyze` (or a training) is refused
@@ -599,7 +420,7 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
     torch_device = torch.device(device) if device else torch.device("cpu")
     report(0.0, "loading the run")
     if names == ["early_exit_summary"] and subset is None and seed is None and batch_size is None \
-            and _current_table(Path(path), "accuracy_by_step") is not None:  # derived: no test pass
+            and current_table(Path(path), "accuracy_by_step") is not None:  # derived: no test pass
         table = write_early_exit_summary(path, data_dir=data_dir, quick=quick, device=device)
         report(1.0, "analysis written (1 table)")
         return {"early_exit_summary": table}
@@ -610,7 +431,7 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
         report(1.0, "analysis written (1 table)")
         return {"standard_metrics": table}
     if all(name in WEIGHTS_ONLY for name in names):  # γ alone: no dataset to find, nothing to evaluate
-        data, settings = None, _run_settings(_run_train_config(run, data_dir))
+        data, settings = None, run_settings(run_train_config(run, data_dir=data_dir))
     else:
         data, settings = _run_test_data(run, data_dir=data_dir, quick=quick, subset=subset)
     seed = training.derive_seed(settings["train_seed"], "test") if seed is None else int(seed)
@@ -657,45 +478,3 @@ def analyze_run(path: str | os.PathLike, *, quick: bool = False, tables: Iterabl
     return written
 
 
-@dataclass
-class AnalysisStatus:
-    """What RUN/analysis holds: tables present, missing, stale (made for another model), skipped."""
-
-    present: list[str]
-    missing: list[str]
-    stale: list[str]
-    skipped: dict[str, str]
-    meta: dict
-
-    @property
-    def ok(self) -> bool:
-        return not self.stale
-
-
-def analysis_status(path: str | os.PathLike) -> AnalysisStatus:
-    """Compare every table's model_hash with the run's current config/weights (never loads the model)."""
-    from bntt_core import runs
-
-    meta = runs.read_meta(path)
-    present = [name for name in TABLES if (runs.analysis_dir(path) / f"{name}.csv").is_file()]
-    current = model_hash(path)
-    stale = [name for name in present if (meta.get(name) or {}).get("model_hash") != current]
-    skipped = {name: meta[name]["skipped"] for name in present if (meta.get(name) or {}).get("skipped")}
-    return AnalysisStatus(present=present, missing=[name for name in TABLES if name not in present], stale=stale,
-                          skipped=skipped, meta=meta)
-
-
-def read_analysis(path: str | os.PathLike, *, check: bool = True) -> dict[str, pd.DataFrame]:
-    """{name: DataFrame} of every analysis table present ({} if none). With check (default), tables made
-    for another model config or other weights raise StaleAnalysisError (re-run `bntt analyze RUN`)."""
-    from bntt_core import runs
-
-    status = analysis_status(path)
-    if check and status.stale:
-        made_for = {(status.meta.get(name) or {}).get("model_hash") for name in status.stale}
-        raise StaleAnalysisError(
-            f"the analysis of {path} is stale: {', '.join(status.stale)} were made for another model "
-            f"(model hash {', '.join(sorted(str(h)[:12] for h in made_for))}; the run is now "
-            f"{model_hash(path)[:12]}: its config.json model section or weights changed). "
-            f"Re-run: bntt analyze {path}")
-    return {name: runs.read_table(path, name) for name in status.present}

@@ -415,3 +415,43 @@ def describe_exit_rules(comparison: pd.DataFrame) -> list[str]:
             text += f" → the γ rule is {'ahead' if margin > 0 else 'not ahead'} by {margin:+.2f} pts"
         lines.append(text)
     return lines
+
+
+# -------------------------------------------------------------- one run at one τ (dashboard)
+def early_exit_summary(gamma_mean: pd.DataFrame, accuracy_by_step: pd.DataFrame, threshold: float, *,
+                       spike_activity: pd.DataFrame | None = None, energy: pd.DataFrame | None = None) -> dict:
+    """What the paper's temporal early exit at γ threshold `threshold` buys on one run.
+
+    Returns exit_step (SPEC rule, `exit_step_from_gamma_mean`), num_steps (T), accuracy at the exit
+    step and at T (from the output accumulated up to t), steps_saved and their fraction, and — when
+    the spike_activity and energy tables are given — energy_pj (all T steps), energy_saved_pj and
+    energy_saved_fraction. The energy after the exit is each layer's energy times the share of that
+    layer's spikes that fall after the exit step; a layer the spike table does not list (the input
+    or the output layer) is counted in proportion to the steps saved.
+    """
+    by_step = accuracy_by_step.sort_values("t")
+    num_steps = int(by_step["t"].max())
+    exit_step = min(int(exit_step_from_gamma_mean(gamma_mean, float(threshold))), num_steps)
+    accuracy = by_step.set_index("t")["accuracy"]
+    summary = {
+        "threshold": float(threshold),
+        "exit_step": exit_step,
+        "num_steps": num_steps,
+        "accuracy": float(accuracy.get(exit_step, float("nan"))),
+        "full_accuracy": float(accuracy.get(num_steps, float("nan"))),
+        "steps_saved": num_steps - exit_step,
+        "steps_saved_fraction": (num_steps - exit_step) / num_steps,
+    }
+    if spike_activity is not None and energy is not None and len(energy):
+        later_share = {}
+        for layer, part in spike_activity.groupby("layer"):
+            total = float(part["spikes_per_neuron"].sum())
+            later = float(part.loc[part["t"] > exit_step, "spikes_per_neuron"].sum())
+            later_share[str(layer)] = later / total if total > 0 else 0.0
+        step_share = summary["steps_saved_fraction"]
+        total_energy = float(energy["energy_pj"].sum())
+        saved = float(sum(float(row.energy_pj) * later_share.get(str(row.layer), step_share)
+                          for row in energy.itertuples()))
+        summary.update(energy_pj=total_energy, energy_saved_pj=saved,
+                       energy_saved_fraction=saved / total_energy if total_energy > 0 else 0.0)
+    return summary

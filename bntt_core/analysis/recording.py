@@ -47,14 +47,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from bntt_core.nn.kernels import cpu as _kernels  # compiled CPU loops: one pass for Σx, Σx² (else PyTorch)
 from bntt_core.nn.models import SpikingNet, neurons_per_image
 from bntt_core.nn.norms import ONE_STATISTIC_NORMS
 from bntt_core.nn.step import autocast
-
-try:  # the engine's compiled CPU loops (one pass for Σx, Σx²); the PyTorch fallback computes the same
-    from bntt_core.nn.kernels import cpu as _kernels
-except ImportError:  # pragma: no cover - an engine without them
-    _kernels = None
 
 EXACT_COUNT = 256  # bf16 holds every integer up to 256: spike counts are summed in blocks of this many
 HIST_BINS = 60
@@ -322,7 +318,7 @@ def _spike_counts(spikes: torch.Tensor) -> torch.Tensor:
 def _step_sums(current: torch.Tensor, per_sample: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(Σx, Σx²) per step [T], float64. The engine's compiled CPU loop when it can read the tensor (one pass,
     fp64 sums); else float32 partial sums per (step, sample) of `per_sample` [T, B, n], then float64."""
-    if _kernels is not None and current.device.type == "cpu" and _kernels.layout(current) is not None \
+    if current.device.type == "cpu" and _kernels.layout(current) is not None \
             and _kernels.available():
         sums = _kernels.channel_sums(current)  # [2, T, C] fp64
         return sums[0].sum(1), sums[1].sum(1)

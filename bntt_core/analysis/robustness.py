@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bntt_core.analysis.recording import default_batch_size
+from bntt_core.data.pixels import normalize_channels, to_pixels
 from bntt_core.nn.encoding import poisson_encode
 from bntt_core.nn.models import SpikingNet
 from bntt_core.nn.step import autocast
@@ -61,7 +62,8 @@ ATTACK_SEED_OFFSET = 2  # the Poisson draw of the FGSM gradient pass
 
 @dataclass(frozen=True)
 class Normalizer:
-    """(x − mean)/std per channel, x in [0, 1] [B, C, H, W]: what bntt_core.data.normalize does."""
+    """(x − mean)/std per channel, x in [0, 1] [B, C, H, W]: bntt_core.data.normalize_channels with the
+    statistics checked once."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -75,18 +77,14 @@ class Normalizer:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != len(self.mean):
             raise ValueError(f"images have {x.shape[1]} channels; mean/std have {len(self.mean)}")
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        return (x - mean) / std
+        return normalize_channels(x, self.mean, self.std)
 
 
 def to_unit(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 pixels → float in [0, 1]; float pixels pass through (they must already be in [0, 1])."""
-    if pixels.dtype == torch.uint8:
-        return pixels.float() / 255.0
-    if not pixels.is_floating_point():
+    if pixels.dtype != torch.uint8 and not pixels.is_floating_point():
         raise ValueError(f"pixels must be uint8 or float in [0, 1]; got {pixels.dtype}")
-    return pixels.float()
+    return to_pixels(pixels).float()
 
 
 def _check(pixels: torch.Tensor, labels: torch.Tensor, values: Sequence[float], what: str) -> list[float]:

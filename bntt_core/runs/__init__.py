@@ -1,13 +1,100 @@
 """Runs: the run directory every part of the project shares, and what makes and reads one.
 
-    run_dir.py    the run directory: config, weights, metrics, analysis tables, locks (the contract)
-    training.py   `bntt train`: the config, the training loop, resume
-    presets.py    named recipes (quickstart, paper-cifar10, fashion-t20, ...)
-    live.py       the dashboard's Train page: one background training job at a time
+    run_dir.py      the run directory: config.json, weights, metrics, analysis tables (the contract)
+    files.py        atomic writes, JSON, provenance (package versions, git commit, time), RunError
+    locks.py        one writer per run directory (run_lock), the project's one OS file lock
+    listing.py      find_runs / inspect_run, and the run descriptions the dashboard lists
+    config.py       TrainConfig, its checks, the lr schedule, the random-stream seeds, the device
+    splits.py       a run's train / validation / test images, rebuilt as training built them (run_test_set)
+    recipe.py       the auto recipe for a user's image folder
+    evaluation.py   accuracy by step, `bntt evaluate`
+    checkpoint.py   the resume state, written after every epoch
+    distributed.py  torchrun's processes
+    training.py     `bntt train`: the training loop, resume
+    presets.py      named recipes (quickstart, paper-cifar10, fashion-t20, ...)
+    live.py         the dashboard's Train page: one background training job at a time (with live_job.py,
+                    its torch-free runner); used as a namespace (`from bntt_core.runs import live`), not
+                    re-exported here: its file names repeat run_dir's, which the torch-free runner cannot import
 
-`from bntt_core.runs import load_run` keeps working: the names of run_dir.py are re-exported.
+`from bntt_core.runs import load_run` keeps working: the public names of these modules (live's aside) are
+re-exported here.
 """
 
+from bntt_core.runs.checkpoint import (  # noqa: F401
+    CHECKPOINT_FORMAT,
+    REFUSED_CHECKPOINT,
+    load_checkpoint_file,
+    move_optimizer_state,
+    write_checkpoint,
+)
+from bntt_core.runs.config import (  # noqa: F401
+    DEVICES_HELP,
+    ENCODING_ALIASES,
+    LEGACY_TRAIN_DEFAULTS,
+    OPTIMIZERS,
+    ConfigError,
+    ResumeError,
+    RunExistsError,
+    TrainConfig,
+    TrainingDiverged,
+    check_validation_fraction,
+    derive_seed,
+    lr_at_epoch,
+    parse_device,
+    spec_for,
+    stored_train_values,
+    torch_threads,
+)
+from bntt_core.runs.distributed import (  # noqa: F401
+    Cluster,
+    join_cluster,
+)
+from bntt_core.runs.evaluation import (  # noqa: F401
+    accuracy_by_step,
+    evaluate_run,
+    to_model_input,
+)
+from bntt_core.runs.files import (  # noqa: F401
+    RunError,
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    git_commit,
+    now_iso,
+    package_versions,
+)
+from bntt_core.runs.listing import (  # noqa: F401
+    RunEntry,
+    describe_runs,
+    find_runs,
+    inspect_run,
+    run_label,
+    run_method,
+)
+from bntt_core.runs.locks import (  # noqa: F401
+    RUN_LOCK_FILE,
+    RunLockedError,
+    file_lock,
+    holds_run_lock,
+    logger,
+    run_lock,
+)
+from bntt_core.runs.presets import (  # noqa: F401
+    PRESETS,
+    Preset,
+    UnknownPresetError,
+    preset_settings,
+)
+from bntt_core.runs.recipe import (  # noqa: F401
+    AUTO_BATCH_RANGE,
+    AUTO_RECIPE_SETTINGS,
+    MIN_AUGMENT_SIZE,
+    MIN_UPDATES_PER_EPOCH,
+    adapt_recipe,
+    auto_lr,
+    first_epoch_warning,
+)
 from bntt_core.runs.run_dir import (  # noqa: F401
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -17,44 +104,48 @@ from bntt_core.runs.run_dir import (  # noqa: F401
     OLD_RUN_FORMATS,
     RUN_FORMAT,
     RUN_KINDS,
-    RUN_LOCK_FILE,
     WEIGHT_DTYPES,
     WEIGHTS_FILE,
     WEIGHTS_FORMAT,
     Run,
-    RunEntry,
-    RunError,
-    RunLockedError,
     WeightsError,
     analysis_dir,
-    atomic_torch_save,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
     data_section,
-    file_lock,
-    find_runs,
-    git_commit,
-    holds_run_lock,
     info_from_dict,
     info_to_dict,
-    inspect_run,
     load_run,
     load_weights_into,
-    logger,
     make_config,
-    now_iso,
-    package_versions,
     read_config,
     read_meta,
     read_metrics,
     read_table,
     read_weights,
     round_to_dtype,
-    run_lock,
+    safetensors_header,
     save_weights,
     spec_from_config,
     upgrade_settings,
     write_config,
     write_table,
+)
+from bntt_core.runs.splits import (  # noqa: F401
+    NoValidationSlice,
+    Splits,
+    load_datasets,
+    load_splits,
+    run_test_set,
+    run_test_set_sections,
+    run_train_config,
+    run_validation_set,
+    split_validation,
+    validation_seed,
+)
+from bntt_core.runs.training import (  # noqa: F401
+    EXECUTION_SETTINGS,
+    PROGRESS_MODES,
+    TrainResult,
+    default_run_dir,
+    resume,
+    train,
 )

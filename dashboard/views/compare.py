@@ -2,7 +2,7 @@
 accuracy, latency (time steps, and BNTT's early exit), spikes, energy and robustness — the paper's
 argument on one page.
 
-The summary row per run comes from `bntt_core.teaching.comparison_summary` over the analysis tables;
+The summary row per run comes from `bntt_core.analysis.summaries.comparison_summary` over the analysis tables;
 figures from `bntt_core.viz`. A page of `dashboard/app.py` (run `make run`).
 """
 
@@ -11,8 +11,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bntt_core import teaching
+from bntt_core import viz
+from bntt_core.analysis import summaries
 from bntt_core.analysis.tables import common_noise_mode
+from bntt_core.runs.listing import run_method
 from dashboard import state
 
 METHOD_ORDER = ("bntt", "bn", "bn-joint", "tdbn", "tebn", "ln", "none", "ann", "converted")
@@ -28,7 +30,7 @@ if not cards:
 
 
 def method_rank(card: state.RunCard) -> tuple[int, str]:
-    method = teaching.run_method(card.summary)
+    method = run_method(card.summary)
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), card.name)
 
 
@@ -36,7 +38,7 @@ ordered = sorted(cards, key=method_rank)
 by_name = {c.name: c for c in ordered}
 state.keep_choice("compare_runs", list(by_name), state.comparable_names(ordered), multi=True)
 chosen = st.multiselect("Runs", list(by_name), key="compare_runs",
-                        format_func=lambda n: f"{n} ({teaching.run_method(by_name[n].summary)})")
+                        format_func=lambda n: f"{n} ({run_method(by_name[n].summary)})")
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()
@@ -56,7 +58,7 @@ def show_standard_metrics(chosen_runs: list[state.RunCard]) -> None:
     found = state.tables(chosen_runs, "standard_metrics")
     without = [c.name for c in chosen_runs if c.name not in found]
     if found:
-        state.show_figure(state.figure("standard_metrics_figure", found), found, key="compare_standard_metrics",
+        state.show_figure(state.figure(viz.standard_metrics_figure, found), found, key="compare_standard_metrics",
                           file_stem="compare_standard_metrics")
         st.dataframe(standard_metrics.compare(found), hide_index=True, key="compare_standard_metrics_table")
         st.caption("Per image, one inference of all T steps. Effective ops count only non-zero inputs and weights: "
@@ -91,9 +93,9 @@ run_data = {c.name: {"summary": c.summary,
                      "tables": {name: state.table(c, name) for name in SUMMARY_TABLES if name in c.tables}}
             for c in runs}
 noise_mode = common_noise_mode(data["tables"]["noise"] for data in run_data.values() if "noise" in data["tables"])
-summary = teaching.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=threshold, noise_mode=noise_mode)
-groups = teaching.seed_groups({c.name: c.summary for c in runs})
-verdicts = teaching.method_verdicts(summary, groups)
+summary = summaries.comparison_summary(run_data, fgsm_epsilon=epsilon, threshold=threshold, noise_mode=noise_mode)
+groups = summaries.seed_groups({c.name: c.summary for c in runs})
+verdicts = summaries.method_verdicts(summary, groups)
 
 summary_tab, steps_tab, spikes_tab, robust_tab = state.tabs(
     ["Summary", "Accuracy by step", "Spikes and energy", "Robustness"], key="compare_section", on_change="rerun")
@@ -102,7 +104,7 @@ if summary_tab.open:
     with summary_tab:
         drawable = [c for c in summary.columns if c not in ("run", "method") and summary[c].notna().any()]
         if drawable:
-            state.show_figure(state.figure("compare_figure", summary, drawable), summary, key="compare_summary",
+            state.show_figure(state.figure(viz.compare_figure, summary, drawable), summary, key="compare_summary",
                               file_stem="compare_summary")
         st.dataframe(summary, hide_index=True, key="compare_summary_table")
         if noise_mode is not None:
@@ -124,7 +126,7 @@ if steps_tab.open:
         if by_step:
             longest = max(int(df["t"].max()) for df in by_step.values())
             log_x = st.toggle("Log time axis", value=longest >= 100, key="compare_log_steps")
-            state.show_figure(state.figure("accuracy_by_step_figure", by_step, log_x=log_x), by_step,
+            state.show_figure(state.figure(viz.accuracy_by_step_figure, by_step, log_x=log_x), by_step,
                               key="compare_accuracy_by_step", file_stem="compare_accuracy_by_step")
         else:
             st.info("None of these runs has the accuracy_by_step table; compute the analysis in the Runs view.")
@@ -134,10 +136,10 @@ if spikes_tab.open:
         rates = tables_of("spike_rate")
         energy = tables_of("energy")
         if rates:
-            state.show_figure(state.figure("spike_rate_figure", rates), rates, key="compare_spike_rate",
+            state.show_figure(state.figure(viz.spike_rate_figure, rates), rates, key="compare_spike_rate",
                               file_stem="compare_spike_rate")
         if energy:
-            state.show_figure(state.figure("energy_figure", energy), energy, key="compare_energy", file_stem="compare_energy")
+            state.show_figure(state.figure(viz.energy_figure, energy), energy, key="compare_energy", file_stem="compare_energy")
         if not rates and not energy:
             st.info("None of these runs has spike_rate or energy tables; compute the analysis in the Runs view.")
         show_standard_metrics(runs)
@@ -148,13 +150,13 @@ if robust_tab.open:
         left, right = st.columns(2)
         with left:
             if noise:
-                state.show_figure(state.figure("robustness_figure", noise, "noise"), noise, key="compare_noise",
+                state.show_figure(state.figure(viz.robustness_figure, noise, "noise"), noise, key="compare_noise",
                                   file_stem="compare_noise")
             else:
                 st.info("None of these runs has the noise table.")
         with right:
             if fgsm_tables:
-                state.show_figure(state.figure("robustness_figure", fgsm_tables, "fgsm"), fgsm_tables, key="compare_fgsm",
+                state.show_figure(state.figure(viz.robustness_figure, fgsm_tables, "fgsm"), fgsm_tables, key="compare_fgsm",
                                   file_stem="compare_fgsm")
             else:
                 st.info("None of these runs has the fgsm table.")

@@ -4,7 +4,7 @@ dynamic exit curve (ours, not the paper's). Below: τ chosen without the test se
 early_exit_summary (paper τ = 0.1; τ chosen on its validation slice, or why there is none) against the
 runs without BNTT γ on the same data and T truncated at those steps (`early_exit.exit_comparison`).
 
-Numbers from `bntt_core.teaching.early_exit_summary` over the analysis tables; figures from
+Numbers from `bntt_core.analysis.early_exit.early_exit_summary` over the analysis tables; figures from
 `bntt_core.viz`. A page of `dashboard/app.py` (run `make run`).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import teaching
+from bntt_core import viz
 from bntt_core.analysis import early_exit
 from dashboard import state
 
@@ -54,7 +54,7 @@ def threshold_panel() -> None:
                + ("the τ chosen on this run's validation slice (earliest exit losing ≤ 1 point there); the "
                   "paper's τ = 0.1 is in the table below." if opening_threshold != 0.1 else
                   "the paper's τ (this run has no validation-chosen τ)."))
-    summary = teaching.early_exit_summary(gamma_mean, by_step, threshold, spike_activity=spikes, energy=energy)
+    summary = early_exit.early_exit_summary(gamma_mean, by_step, threshold, spike_activity=spikes, energy=energy)
     top, bottom = st.columns(2), st.columns(2)
     top[0].metric("Exit step", f"t = {summary['exit_step']}", help=f"of T = {summary['num_steps']}")
     top[1].metric("Accuracy at the exit", f"{summary['accuracy']:.2%}",
@@ -68,7 +68,7 @@ def threshold_panel() -> None:
                          delta_color="off")
     else:
         bottom[1].metric("Energy saved", "n/a", help="needs the spike_activity and energy tables")
-    state.show_figure(state.figure("early_exit_figure", curve, threshold=threshold, summary=exit_summary), curve,
+    state.show_figure(state.figure(viz.early_exit_figure, curve, threshold=threshold, summary=exit_summary), curve,
                       key="early_exit_fig7", file_stem=f"{stem}-early_exit")
 
 
@@ -80,7 +80,7 @@ with right:  # independent of the threshold: drawn once, not on every slider mov
         st.markdown("**Per-sample dynamic exit (ours, not the paper's)**")
         st.caption("Each test image stops at the first step whose accumulated output is confident enough; "
                    "its accuracy–latency curve beside the paper's fixed exit step.")
-        state.show_figure(state.figure("dynamic_exit_figure", dynamic, curve),
+        state.show_figure(state.figure(viz.dynamic_exit_figure, dynamic, curve),
                           {"dynamic_exit": dynamic, "early_exit": curve}, key="early_exit_dynamic",
                           file_stem=f"{stem}-dynamic_exit")
     else:
@@ -127,5 +127,5 @@ else:
     shown = comparison[["run", "rule", "step_rule", "threshold", "exit_step", "num_steps", "accuracy",
                         "accuracy_change", "available", "reason"]]
     st.dataframe(shown, hide_index=True, key="early_exit_summary_table")
-    state.show_figure(state.figure("early_exit_comparison_figure", {card.name: by_step, **others}, comparison),
+    state.show_figure(state.figure(viz.early_exit_comparison_figure, {card.name: by_step, **others}, comparison),
                       comparison, key="early_exit_compare", file_stem=f"{stem}-early_exit_comparison")

@@ -85,7 +85,7 @@ def heatmap_section() -> None:
     state.bind_url("gamma_heat_scale", options=list(SCALES))
     scale = st.radio("Colour range", list(SCALES), format_func=SCALES.get, key="gamma_heat_scale",
                      horizontal=True)
-    figure = state.figure("gamma_heatmap_figure", gamma_mean, scale=scale, selectable=True)
+    figure = state.figure(viz.gamma_heatmap_figure, gamma_mean, scale=scale, selectable=True)
     st.caption("Click a cell to open that layer and step in the γ histograms.")
     state.show_figure(figure, gamma_mean, key="gamma_heatmap", file_stem=f"{stem}-gamma_mean_heatmap",
                       on_select=open_clicked_cell)
@@ -109,9 +109,9 @@ def distributions_section() -> None:
                    "median (TensorBoard's distribution view).")
     with plot:
         if kind == "ridge":
-            figure = state.figure("gamma_ridge_figure", gamma, layer, bins=bins)
+            figure = state.figure(viz.gamma_ridge_figure, gamma, layer, bins=bins)
         else:
-            figure = state.figure("gamma_bands_figure", gamma, layer)
+            figure = state.figure(viz.gamma_bands_figure, gamma, layer)
         state.show_figure(figure, gamma[gamma["layer"] == layer], key=f"gamma_dist_{kind}",
                           file_stem=f"{stem}-gamma_{kind}-{layer}")
 
@@ -168,13 +168,13 @@ def training_views(history: pd.DataFrame) -> None:
         state.bind_url("gamma_train_scale", options=list(SCALES))
         scale = st.radio("Colour range (one for every epoch)", list(SCALES), format_func=SCALES.get,
                          key="gamma_train_scale", horizontal=True)
-        state.show_figure(state.figure("gamma_history_heatmap_figure", history, scale=scale),
+        state.show_figure(state.figure(viz.gamma_history_heatmap_figure, history, scale=scale),
                           history[["epoch", "layer", "t", "mean"]], key="gamma_train_heatmap",
                           file_stem=f"{file_stem}-heatmap")
         return
     if view == "exit":
         threshold = state.threshold_slider(history["mean"], key="gamma_train_threshold")
-        figure = state.figure("exit_step_by_epoch_figure", history, threshold=threshold)
+        figure = state.figure(viz.exit_step_by_epoch_figure, history, threshold=threshold)
         meta = figure.layout.meta  # the exit steps it drew (gamma_history.exit_step_by_epoch's numbers)
         by_epoch = pd.DataFrame({"epoch": meta["epochs"], "exit_step": meta["exit_steps"],
                                  "num_steps": meta["num_steps"], "threshold": threshold})
@@ -199,7 +199,7 @@ def training_views(history: pd.DataFrame) -> None:
                 st.info("Choose at least one layer.")
             else:
                 shown = history[history["layer"].isin(chosen) & (history["t"] == step)]
-                state.show_figure(state.figure("gamma_history_histogram_figure", history, chosen, step), shown,
+                state.show_figure(state.figure(viz.gamma_history_histogram_figure, history, chosen, step), shown,
                                   key="gamma_train_hist", file_stem=f"{file_stem}-histograms-t{step}")
         return
     with controls:  # percentile bands over epochs
@@ -209,7 +209,7 @@ def training_views(history: pd.DataFrame) -> None:
         step = st.select_slider("Time step t", options=history_steps, key="gamma_train_band_step")
     with plot:
         shown = history[(history["layer"] == layer) & (history["t"] == step)]
-        state.show_figure(state.figure("gamma_history_bands_figure", history, layer, step),
+        state.show_figure(state.figure(viz.gamma_history_bands_figure, history, layer, step),
                           shown[[c for c in history.columns if c not in gamma_history.BIN_COLUMNS]],
                           key="gamma_train_bands", file_stem=f"{file_stem}-bands-{layer}-t{step}")
 
@@ -233,7 +233,7 @@ def histogram_section() -> None:
         if not chosen:
             st.info("Choose at least one layer.")
         else:
-            figure = state.figure("gamma_histogram_figure", gamma, chosen, None if animate else step, bins=bins)
+            figure = state.figure(viz.gamma_histogram_figure, gamma, chosen, None if animate else step, bins=bins)
             shown = gamma[gamma["layer"].isin(chosen)]
             if not animate:
                 shown = shown[shown["t"] == step]
@@ -249,7 +249,7 @@ def exit_section() -> None:
     first, second = st.columns(2)
     first.metric("Exit step", f"t = {exit_step}")
     second.metric("Steps skipped", f"{last - exit_step} of {last}")
-    state.show_figure(state.figure("gamma_mean_figure", gamma_mean, threshold=threshold), gamma_mean,
+    state.show_figure(state.figure(viz.gamma_mean_figure, gamma_mean, threshold=threshold), gamma_mean,
                       key="gamma_fig4", file_stem=f"{stem}-gamma_mean")
 
 
@@ -273,9 +273,9 @@ def compare_section() -> None:
                 st.markdown(f"**{run.name}**")
                 run_stem = run.name.replace("/", "_")
                 key = f"gamma_compare_{side}"
-                state.show_figure(state.figure("gamma_heatmap_figure", table), table, key=f"{key}_heatmap",
+                state.show_figure(state.figure(viz.gamma_heatmap_figure, table), table, key=f"{key}_heatmap",
                                   file_stem=f"{run_stem}-gamma_mean_heatmap")
-                state.show_figure(state.figure("gamma_mean_figure", table, threshold=threshold), table,
+                state.show_figure(state.figure(viz.gamma_mean_figure, table, threshold=threshold), table,
                                   key=f"{key}_fig4", file_stem=f"{run_stem}-gamma_mean")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bntt_core import teaching
+from bntt_core import teaching, viz
 from dashboard import state
 
 
@@ -41,7 +41,7 @@ def lif_playground() -> None:
         first, second = st.columns(2)
         first.metric("Spikes", spikes)
         second.metric("Firing rate (spikes / step)", f"{teaching.lif_firing_rate(trace):.3f}")
-        figure = state.figure("lif_trace_figure", trace["current"], trace["membrane"], trace["spike"], threshold,
+        figure = state.figure(viz.lif_trace_figure, trace["current"], trace["membrane"], trace["spike"], threshold,
                                         membrane_after_reset=trace["membrane_after_reset"])
         state.show_figure(figure, trace, key="learn_lif", file_stem="lif_trace")
 
@@ -74,10 +74,10 @@ def input_coding() -> None:
         st.caption(f"Label {label}. Active inputs per step: Poisson "
                    f"{summary.loc[summary.coding == 'poisson', 'active_fraction'].mean():.1%}, direct "
                    f"{summary.loc[summary.coding == 'direct', 'active_fraction'].mean():.1%}.")
-        poisson = state.figure("encoding_figure", coded["poisson"], "Poisson (rate) coding: ternary spikes, fresh every step",
+        poisson = state.figure(viz.encoding_figure, coded["poisson"], "Poisson (rate) coding: ternary spikes, fresh every step",
                                         max_steps=panels)
         state.show_figure(poisson, summary, key="learn_coding_poisson", file_stem="poisson_coding")
-        direct = state.figure("encoding_figure", coded["direct"], "Direct coding: the analog image at every step",
+        direct = state.figure(viz.encoding_figure, coded["direct"], "Direct coding: the analog image at every step",
                                        max_steps=panels)
         state.show_figure(direct, summary, key="learn_coding_direct", file_stem="direct_coding")
 
@@ -96,7 +96,7 @@ def surrogate_gradients() -> None:
                                 key="learn_surrogate_names")
     shapes = teaching.surrogate_shapes(threshold=surrogate_threshold, names=chosen or None)
     with plot:
-        figure = state.figure("surrogate_figure", chosen or None, threshold=surrogate_threshold)
+        figure = state.figure(viz.surrogate_figure, chosen or None, threshold=surrogate_threshold)
         state.show_figure(figure, shapes, key="learn_surrogate", file_stem="surrogate_gradients")
 
 
@@ -125,7 +125,7 @@ def bn_versus_bntt() -> None:
         first, second = st.columns(2)
         first.metric("Mean |output mean|, standard BN", f"{bias_bn:.2f}")
         second.metric("Mean |output mean|, BNTT", f"{bias_bntt:.2f}")
-        state.show_figure(state.figure("bn_vs_bntt_figure", demo), demo, key="learn_norm", file_stem="bn_vs_bntt")
+        state.show_figure(state.figure(viz.bn_vs_bntt_figure, demo), demo, key="learn_norm", file_stem="bn_vs_bntt")
 
 
 st.title("Learn: how a BNTT spiking network computes")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from bntt_core import viz
 from bntt_core.analysis.tables import NOISE_MODE_ORDER, noise_modes
 from dashboard import state
 
@@ -31,15 +32,10 @@ if not cards:
     st.stop()
 
 
-def chosen_tables(table_name: str, key: str, label: str) -> dict | None:
-    """A multiselect of the runs that have `table_name` → {name: table}; None when no run has it."""
-    having = {c.name: c for c in cards if table_name in c.tables}
-    if not having:
-        return None
-    comparable = set(state.comparable_names(list(having.values())))
-    state.keep_choice(key, list(having), [name for name in having if name in comparable], multi=True)
-    chosen = st.multiselect(label, list(having), key=key)
-    return {name: state.table(having[name], table_name) for name in chosen}
+def comparable_first(names: list[str]) -> list[str]:
+    """The runs comparable with each other (one dataset and T; state.comparable_names), chosen first."""
+    comparable = set(state.comparable_names([c for c in cards if c.name in names]))
+    return [name for name in names if name in comparable]
 
 
 curves_tab, image_tab = state.tabs(["Accuracy curves (Fig 8)", "One test image"], key="robustness_section",
@@ -49,12 +45,9 @@ if curves_tab.open:
     with curves_tab:
         left, right = st.columns(2)
         with left:
-            noise = chosen_tables("noise", "robustness_noise_runs", "Runs (noise)")
-            if noise is None:
-                st.info("No run has the noise table yet; compute the analysis in the Runs view.")
-            elif not noise:
-                st.info("Choose at least one run.")
-            else:
+            noise = state.runs_with_table(cards, "noise", key="robustness_noise_runs", label="Runs (noise)",
+                                          default=comparable_first)
+            if noise:
                 present = {name: noise_modes(df) for name, df in noise.items()}
                 offered = [m for m in NOISE_MODE_ORDER if any(m in modes for modes in present.values())]
                 state.keep_choice("robustness_noise_modes", offered, offered, multi=True)
@@ -69,16 +62,13 @@ if curves_tab.open:
                 if not modes or not shown:
                     st.info("Choose a noise mode that the chosen runs have.")
                 else:
-                    state.show_figure(state.figure("robustness_figure", shown, "noise", modes=tuple(modes)), shown,
+                    state.show_figure(state.figure(viz.robustness_figure, shown, "noise", modes=tuple(modes)), shown,
                                       key="robustness_noise", file_stem="robustness_noise")
         with right:
-            fgsm = chosen_tables("fgsm", "robustness_fgsm_runs", "Runs (FGSM)")
-            if fgsm is None:
-                st.info("No run has the fgsm table yet; compute the analysis in the Runs view.")
-            elif not fgsm:
-                st.info("Choose at least one run.")
-            else:
-                state.show_figure(state.figure("robustness_figure", fgsm, "fgsm"), fgsm, key="robustness_fgsm",
+            fgsm = state.runs_with_table(cards, "fgsm", key="robustness_fgsm_runs", label="Runs (FGSM)",
+                                         default=comparable_first)
+            if fgsm:
+                state.show_figure(state.figure(viz.robustness_figure, fgsm, "fgsm"), fgsm, key="robustness_fgsm",
                                   file_stem="robustness_fgsm")
 
 if image_tab.open:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from bntt_core import teaching
+from bntt_core import viz
 from bntt_core.analysis.tables import TABLES
+from bntt_core.runs.listing import run_label
 from dashboard import state
 
 CARDS_PER_ROW = 3
@@ -71,7 +72,7 @@ for start in range(0, len(cards), CARDS_PER_ROW):
             if not listed.ok:
                 st.warning(f"This run cannot be read: {listed.error}", icon=":material/warning:")
                 continue
-            st.caption(teaching.run_label(listed.summary))
+            st.caption(run_label(listed.summary))
             accuracy = listed.summary.get("test_accuracy")
             st.markdown(f"test accuracy **{accuracy:.2%}**" if accuracy is not None else "no test accuracy recorded")
             note = f"analysis: {len(listed.tables)} tables"
@@ -93,7 +94,7 @@ with left:
     history = state.metrics(card)
     if history is not None and len(history):
         st.markdown("**Training curves**")
-        state.show_figure(state.figure("training_curves_figure", history), history, key="runs_training",
+        state.show_figure(state.figure(viz.training_curves_figure, history), history, key="runs_training",
                           file_stem=f"{card.name}-training_curves".replace("/", "_"))
     elif card.summary.get("kind") == "converted":
         st.info("A converted run has no training history: its weights come from the ANN it was converted from.")
@@ -103,7 +104,7 @@ with right:
     if "accuracy_by_step" in card.tables:
         by_step = state.table(card, "accuracy_by_step")
         st.markdown("**Accuracy by time step**")
-        state.show_figure(state.figure("accuracy_by_step_figure", {card.name: by_step}), by_step,
+        state.show_figure(state.figure(viz.accuracy_by_step_figure, {card.name: by_step}), by_step,
                           key="runs_accuracy_by_step", file_stem=f"{card.name}-accuracy_by_step".replace("/", "_"))
     else:
         st.info("Accuracy by step is part of the analysis; compute it below.")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from bntt_core import viz
+from bntt_core.analysis import claims
 from dashboard import state
 
 st.title("Spike activity")
@@ -25,43 +27,30 @@ stem = card.name.replace("/", "_")
 healthy = [c for c in cards if c.ok]
 
 
-def runs_with(table_name: str, key: str, label: str) -> dict | None:
-    """A multiselect of the runs that have `table_name` (the current run first) → {name: table};
-    None when no run has the table."""
-    having = {c.name: c for c in healthy if table_name in c.tables}
-    if not having:
-        return None
-    default = [card.name] if card.name in having else list(having)[:1]
-    state.keep_choice(key, list(having), default, multi=True)
-    chosen = st.multiselect(label, list(having), key=key)
-    return {name: state.table(having[name], table_name) for name in chosen}
+def current_run_first(names: list[str]) -> list[str]:
+    """The run open in this view, when it has the table, else the first that has it."""
+    return [card.name] if card.name in names else names[:1]
 
 
 def activity_section() -> None:
     """Fig 1 curves for the chosen runs and the heatmap of the first."""
-    activity = runs_with("spike_activity", "spikes_activity_runs", "Runs (one panel each)")
-    if activity is None:
-        st.info("No run has the spike_activity table yet; compute the analysis in the Runs view.")
-    elif not activity:
-        st.info("Choose at least one run.")
-    else:
-        state.show_figure(state.figure("spike_activity_figure", activity), activity, key="spikes_activity",
+    activity = state.runs_with_table(healthy, "spike_activity", key="spikes_activity_runs",
+                                     label="Runs (one panel each)", default=current_run_first)
+    if activity:
+        state.show_figure(state.figure(viz.spike_activity_figure, activity), activity, key="spikes_activity",
                           file_stem="spike_activity")
         heat_name = list(activity)[0]
         st.markdown(f"**{heat_name}: layer × step**")
-        state.show_figure(state.figure("spike_heatmap_figure", activity[heat_name]), activity[heat_name],
+        state.show_figure(state.figure(viz.spike_heatmap_figure, activity[heat_name]), activity[heat_name],
                           key="spikes_heatmap", file_stem=f"{heat_name.replace('/', '_')}-spike_heatmap")
 
 
 def rate_section() -> None:
     """Fig 5: spike rate per layer, log scale, for the chosen runs."""
-    rates = runs_with("spike_rate", "spikes_rate_runs", "Runs")
-    if rates is None:
-        st.info("No run has the spike_rate table yet; compute the analysis in the Runs view.")
-    elif not rates:
-        st.info("Choose at least one run.")
-    else:
-        state.show_figure(state.figure("spike_rate_figure", rates), rates, key="spikes_rate", file_stem="spike_rate")
+    rates = state.runs_with_table(healthy, "spike_rate", key="spikes_rate_runs", label="Runs",
+                                  default=current_run_first)
+    if rates:
+        state.show_figure(state.figure(viz.spike_rate_figure, rates), rates, key="spikes_rate", file_stem="spike_rate")
 
 
 @st.fragment
@@ -105,7 +94,7 @@ def raster_section() -> None:
                     st.image(recorded["pixels"], clamp=True, caption=f"label: {recorded['class_name']}",
                              width=160)
             with plot:
-                state.show_figure(state.figure("raster_figure", recorded["raster"]), recorded["raster"],
+                state.show_figure(state.figure(viz.raster_figure, recorded["raster"]), recorded["raster"],
                                   key="spikes_raster", file_stem=f"{stem}-raster-{layer}-image{index}")
 
 
@@ -125,12 +114,12 @@ def bn_input_section() -> None:
         layers = list(dict.fromkeys(hist["layer"]))
         controls, plot = st.columns([1, 3])
         with controls:
-            default_layer = layers[min(4, len(layers) - 1)]  # the paper shows layer 5
+            default_layer = claims.default_bn_layer(hist)  # as notebook 02: the paper's conv5, else the deepest conv
             state.keep_choice("spikes_bn_layer", layers, default_layer)
             layer = st.selectbox("Layer", layers, key="spikes_bn_layer")
             recorded_steps = sorted(int(t) for t in hist.loc[hist["layer"] == layer, "t"].unique())
-            default_steps = sorted({recorded_steps[0], recorded_steps[len(recorded_steps) // 2],
-                                    recorded_steps[-1]})
+            default_steps = sorted({min(recorded_steps, key=lambda r: abs(r - step))  # the paper's t = 1, 10, 20 of 25
+                                    for step in claims.paper_steps(recorded_steps[-1])})
             state.bind_url("spikes_bn_view", options=list(BN_INPUT_VIEWS))
             view = st.radio("Show", list(BN_INPUT_VIEWS), format_func=BN_INPUT_VIEWS.get, key="spikes_bn_view")
             state.keep_choice("spikes_bn_steps", recorded_steps, default_steps, multi=True)
@@ -141,15 +130,15 @@ def bn_input_section() -> None:
         data = {"bn_input": stats[stats["layer"] == layer], "bn_input_hist": hist[hist["layer"] == layer]}
         with plot:
             if view == "ridge":
-                state.show_figure(state.figure("bn_input_ridge_figure", hist, layer), data,
+                state.show_figure(state.figure(viz.bn_input_ridge_figure, hist, layer), data,
                                   key="spikes_bn_ridge", file_stem=f"{stem}-bn_input_ridge-{layer}")
             elif view == "bands":
-                state.show_figure(state.figure("bn_input_bands_figure", hist, layer, stats), data,
+                state.show_figure(state.figure(viz.bn_input_bands_figure, hist, layer, stats), data,
                                   key="spikes_bn_bands", file_stem=f"{stem}-bn_input_bands-{layer}")
             elif not steps:
                 st.info("Choose at least one step.")
             else:
-                figure = state.figure("bn_input_figure", stats, hist, layer, steps=steps)
+                figure = state.figure(viz.bn_input_figure, stats, hist, layer, steps=steps)
                 state.show_figure(figure, data, key="spikes_bn_input", file_stem=f"{stem}-bn_input-{layer}")
 
 
