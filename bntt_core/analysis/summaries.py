@@ -17,6 +17,22 @@ from bntt_core.analysis.tables import common_noise_mode, noise_table
 from bntt_core.analysis.verdicts import compare_methods
 from bntt_core.runs.listing import run_method
 
+# Known summary columns (bntt_core.analysis.summaries.comparison_summary writes them): panel title with unit, log
+# axis, whether it is an accuracy (shown in %), which way is better.
+COMPARE_METRICS: dict[str, tuple[str, bool, bool, str]] = {
+    "accuracy": ("test accuracy (%)", False, True, "higher"),
+    "steps": ("time steps used", False, False, "lower"),
+    "spikes_per_neuron": ("spikes per neuron per image", True, False, "lower"),
+    "spike_rate": ("spike rate, mean over layers (spikes / neuron over T)", True, False, "lower"),
+    "total_spike_rate": ("total spike rate (spikes / neuron over T)", True, False, "lower"),
+    "energy_pj": ("energy per image (pJ)", True, False, "lower"),
+    "noise_auc": ("mean accuracy over the noise σ grid (%)", False, True, "higher"),
+    "fgsm_accuracy": ("accuracy under FGSM (%)", False, True, "higher"),
+    "early_exit_steps": ("steps used with the γ early exit", False, False, "lower"),
+    "early_exit_accuracy": ("accuracy with the γ early exit (%)", False, True, "higher"),
+}
+
+
 
 def _mean_accuracy_over(table: pd.DataFrame, column: str) -> float:
     """Mean accuracy over the table's grid (the area under the curve ÷ the grid's span)."""
@@ -96,14 +112,13 @@ def seed_groups(summaries: dict[str, dict]) -> dict[str, str]:
 
 def method_verdicts(summary: pd.DataFrame, groups: dict[str, str] | None = None) -> pd.DataFrame:
     """The Compare page's verdicts: for every metric of `summary` (comparison_summary) whose better
-    direction is known (bntt_core.viz.COMPARE_METRICS) and that at least two groups have, the groups
+    direction is known (COMPARE_METRICS) and that at least two groups have, the groups
     (`seed_groups`; default: each run its own) ranked with `bntt_core.analysis.verdicts.compare_methods`: mean ±
     std over seeds, "tie" within the spread, "one seed" when a group has a single run.
 
     Columns: metric, better, ranking (best first, '>' ahead, '≈' tie, '?' one seed), best, next,
     verdict (best against next: ahead | tie | one seed), difference (best − next, raw, in the metric's
     unit; accuracies in percentage points), seeds (n per group)."""
-    from bntt_core.viz.training import COMPARE_METRICS
 
     rows = []
     for metric, (_title, _log, is_accuracy, better) in COMPARE_METRICS.items():

@@ -368,11 +368,13 @@ def _plain(value: Any) -> Any:
 
 def wait_for_job(root: str | os.PathLike | None = None, *, timeout: float = 600.0,
                  poll: float = 0.2) -> JobStatus:
-    """Poll until the job is no longer running (or `timeout` seconds pass: TimeoutError)."""
+    """Poll until the job is no longer running and its runner process has exited (or `timeout` seconds
+    pass: TimeoutError). The runner records "finished" a moment before it exits; callers that then check
+    the process (or start the next job) must not see it still alive."""
     deadline = time.monotonic() + timeout
     while True:
         status = job_status(root)
-        if not status.running:
+        if not status.running and not (status.record and job_alive(status.record)):
             return status
         if time.monotonic() > deadline:
             raise TimeoutError(f"the job {status.record and status.record.get('name')} still runs after {timeout} s")

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bntt_core.analysis.summaries import COMPARE_METRICS
 from bntt_core.runs.run_dir import METRICS_COLUMNS
 from bntt_core.viz.checks import _check_runs, _check_table, _percent_factor
 from bntt_core.viz.theme import METHOD_COLORS, METHOD_NAMES, OTHER_RUN_COLORS, TEMPLATE, _style, run_colors
@@ -84,23 +85,7 @@ def training_loss_figure(loss_curve: pd.DataFrame) -> go.Figure:
     return px.line(loss_curve, x="batch", y="loss", title="Training loss per batch", template=TEMPLATE)
 
 
-# ---- compare
-# Known summary columns (bntt_core.analysis.summaries.comparison_summary writes them): panel title with unit, log
-# axis, whether it is an accuracy (shown in %), which way is better.
-COMPARE_METRICS: dict[str, tuple[str, bool, bool, str]] = {
-    "accuracy": ("test accuracy (%)", False, True, "higher"),
-    "steps": ("time steps used", False, False, "lower"),
-    "spikes_per_neuron": ("spikes per neuron per image", True, False, "lower"),
-    "spike_rate": ("spike rate, mean over layers (spikes / neuron over T)", True, False, "lower"),
-    "total_spike_rate": ("total spike rate (spikes / neuron over T)", True, False, "lower"),
-    "energy_pj": ("energy per image (pJ)", True, False, "lower"),
-    "noise_auc": ("mean accuracy over the noise σ grid (%)", False, True, "higher"),
-    "fgsm_accuracy": ("accuracy under FGSM (%)", False, True, "higher"),
-    "early_exit_steps": ("steps used with the γ early exit", False, False, "lower"),
-    "early_exit_accuracy": ("accuracy with the γ early exit (%)", False, True, "higher"),
-}
-
-
+# ---- compare (the known columns, their units and which way is better: analysis.summaries.COMPARE_METRICS)
 def compare_figure(summary: pd.DataFrame, metrics: Sequence[str] | None = None) -> go.Figure:
     """The Compare page: small multiples, one bar panel per metric, one bar per run coloured by method.
 
