@@ -82,15 +82,6 @@ def configured_run_roots() -> tuple[Path, ...]:
     return tuple(seen)
 
 
-def is_inside(path: Path, root: Path) -> bool:
-    """True when the resolved `path` is `root` or lies below it."""
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
-
-
 def check_inside_roots(path: str | os.PathLike, roots: tuple[Path, ...] | list[Path]) -> Path:
     """The resolved path, or PathRefused when it escapes every root ('..', symlinks, absolute paths)."""
     text = str(path).strip()
@@ -98,6 +89,8 @@ def check_inside_roots(path: str | os.PathLike, roots: tuple[Path, ...] | list[P
         raise PathRefused("no path given")
     if "\x00" in text:
         raise PathRefused("a path cannot contain a NUL character")
+    from bntt_core.runs.listing import is_inside
+
     candidate = Path(text).expanduser()
     resolved = candidate.resolve()
     for root in roots:

@@ -133,7 +133,7 @@ def describe_runs(roots: list[Path]) -> list[dict]:
     cards = []
     for entry in find_runs(list(roots)):
         path = Path(entry.path)
-        root = next((str(r) for r in roots if _is_below(path, Path(r))), str(path.parent))
+        root = next((str(r) for r in roots if is_inside(path, Path(r))), str(path.parent))
         card = {"path": str(path), "name": _display_name(path, Path(root)), "root": root, "error": entry.error,
                 "summary": {}, "tables": (), "missing": (), "stale": (), "skipped": {}}
         if entry.error is None:
@@ -167,7 +167,8 @@ def _has_rows(csv_path: Path) -> bool:
         return False
 
 
-def _is_below(path: Path, root: Path) -> bool:
+def is_inside(path: Path, root: Path) -> bool:
+    """True when the resolved `path` is `root` or lies below it."""
     try:
         path.resolve().relative_to(root.resolve())
     except ValueError:

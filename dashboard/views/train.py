@@ -17,6 +17,7 @@ import streamlit as st
 from bntt_core import viz
 from bntt_core.analysis import gamma_history
 from bntt_core.nn.norms import NORMS
+from bntt_core.runs import listing
 from bntt_core.runs import live as lt
 from dashboard import state
 
@@ -30,7 +31,7 @@ presets = lt.workshop_presets()
 st.caption(f"Small runs that finish in minutes on a laptop CPU, trained in the background into `{root}`: "
            "close the tab whenever you like, the training goes on, and this page shows it again. One training "
            "at a time on this server.")
-if not any(state.is_inside(root, configured) for configured in state.configured_run_roots()):
+if not any(listing.is_inside(root, configured) for configured in state.configured_run_roots()):
     st.warning(f"Runs trained here go to {root}, which is not one of the dashboard's run roots: add it in the "
                "sidebar (Run roots) to see them in the Runs view.", icon=":material/warning:")
 
