@@ -200,6 +200,15 @@ def list_runs() -> list[RunCard]:
     return _scan(tuple(str(r) for r in roots), _roots_stamp(roots))
 
 
+def run_methods(names) -> dict[str, str]:
+    """{run name: its method from its config (runs.listing.run_method)}: the colours of the figures that
+    compare runs, whatever the runs' folders are called."""
+    from bntt_core.runs.listing import run_method
+
+    by_name = {c.name: c for c in list_runs() if c.error is None}
+    return {name: run_method(by_name[name].summary) for name in names if name in by_name}
+
+
 def clear_run_caches() -> None:
     """Forget the run listing and tables (after an analysis, or when asked to rescan)."""
     _scan.clear()

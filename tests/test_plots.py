@@ -362,6 +362,18 @@ def test_accuracy_by_step_figure():
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.title.text == "accuracy (%)"
 
 
+def test_the_figures_that_compare_runs_colour_them_by_the_methods_given():
+    table = pd.DataFrame({"t": [1, 2, 3], "accuracy": [0.5, 0.7, 0.8]})
+    methods = {"run-a": "bntt", "run-b": "none"}  # folder names that say nothing about the method
+    fig = viz.accuracy_by_step_figure({"run-a": table, "run-b": table}, methods=methods)
+    assert [t.line.color for t in fig.data] == [viz.METHOD_COLORS["bntt"], viz.METHOD_COLORS["none"]]
+    without = viz.accuracy_by_step_figure({"run-a": table, "run-b": table})
+    assert {t.line.color for t in without.data} <= set(viz.OTHER_RUN_COLORS)
+    noise = pd.DataFrame({"sigma": [0.0, 0.1], "accuracy": [0.9, 0.8]})
+    fig = viz.robustness_figure({"run-a": noise, "run-b": noise}, "noise", methods=methods)
+    assert [t.line.color for t in fig.data] == [viz.METHOD_COLORS["bntt"], viz.METHOD_COLORS["none"]]
+
+
 def test_training_curves_figure_skips_epochs_without_a_test():
     fig = viz.training_curves_figure(metrics())
     assert names(fig) == ["train loss", "train accuracy", "test accuracy", "learning rate", "images / s"]

@@ -4,6 +4,9 @@ Every builder is a pure function — data in, `plotly.graph_objects.Figure` out 
 notebook or file code, so the dashboard and the notebooks draw exactly the same figures. Inputs are
 the tidy tables of `bntt_core.analysis.tables` (one DataFrame, or `dict[run label, DataFrame]` for the figures
 that compare runs), `metrics.csv` for training curves, and plain numpy arrays for the teaching figures.
+The builders that compare runs colour each by its method: pass `methods={label: method}` (the dashboard reads
+it from each run's config, `bntt_core.runs.listing.run_method`); without it the method is read from the
+label's words (`method_of`), as the notebooks' role labels are written for.
 
     from bntt_core import viz
     from bntt_core.runs import read_table

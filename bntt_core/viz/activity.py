@@ -65,7 +65,7 @@ def spike_heatmap_figure(spike_activity: pd.DataFrame) -> go.Figure:
     return _style(fig, "Spike activity: mean spikes per neuron, layer × time step")
 
 
-def spike_rate_figure(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
+def spike_rate_figure(tables: Mapping[str, pd.DataFrame], *, methods: Mapping[str, str] | None = None) -> go.Figure:
     """Fig 5: spike rate per layer (total spikes over T ÷ neurons), one bar per run, log y axis.
 
     `tables`: {run label: spike_rate table (layer, rate)}. A rate of 0 has no place on a log axis and
@@ -73,7 +73,7 @@ def spike_rate_figure(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
     """
     runs = _check_runs(tables, "spike_rate", numeric=("rate",))
     layers = _layer_order(*runs.values())
-    colors = run_colors(list(runs))
+    colors = run_colors(list(runs), methods)
     fig = go.Figure()
     for label, df in runs.items():
         fig.add_trace(go.Bar(

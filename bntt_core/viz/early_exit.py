@@ -128,7 +128,8 @@ def _fig7(df: pd.DataFrame, threshold: float | None) -> go.Figure:
     return _style(fig, "Temporal early exit: accuracy and exit step vs γ threshold (Fig 7)", height=480)
 
 
-def early_exit_comparison_figure(accuracy_by_step: Mapping[str, pd.DataFrame], summary: pd.DataFrame) -> go.Figure:
+def early_exit_comparison_figure(accuracy_by_step: Mapping[str, pd.DataFrame], summary: pd.DataFrame, *,
+                                 methods: Mapping[str, str] | None = None) -> go.Figure:
     """Early exit without the test set, against plain truncation: accuracy after t steps for every run
     (its accuracy_by_step: for a run without BNTT γ, the network truncated at t), the exit steps of the
     paper's τ = 0.1 and of the τ chosen on the validation slice as vertical lines, and a marker where each
@@ -143,7 +144,7 @@ def early_exit_comparison_figure(accuracy_by_step: Mapping[str, pd.DataFrame], s
     if "run" not in table.columns:
         table["run"] = next(iter(runs)) if len(runs) == 1 else ""
     factor = _percent_factor(*(df["accuracy"] for df in runs.values()), table["accuracy"])
-    colors = run_colors(list(runs))
+    colors = run_colors(list(runs), methods)
     fig = go.Figure()
     _add_accuracy_lines(fig, runs, factor, colors, grouped=True)
     steps: dict[str, int] = {}

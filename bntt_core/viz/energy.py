@@ -78,7 +78,7 @@ SYNOPS_TRACES = (
 )
 
 
-def standard_metrics_figure(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
+def standard_metrics_figure(tables: Mapping[str, pd.DataFrame], *, methods: Mapping[str, str] | None = None) -> go.Figure:
     """NeuroBench's standard metrics of several runs (`bntt_core.analysis.standard_metrics`, docs/METRICS.md): footprint,
     connection sparsity and activation sparsity (one bar per run), and the synaptic operations per image over
     one inference (dense, effective MACs, effective ACs; grouped per run, log axis).
@@ -90,7 +90,7 @@ def standard_metrics_figure(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
         if len(df) != 1:
             raise ValueError(f"table 'standard_metrics' of run {label!r} has {len(df)} rows; expected one")
     labels = list(runs)
-    colors = run_colors(labels)
+    colors = run_colors(labels, methods)
     titles = [title for _, title, _ in STANDARD_METRIC_PANELS] + ["synaptic operations per image"]
     fig = make_subplots(rows=1, cols=4, subplot_titles=titles, column_widths=[0.2, 0.2, 0.2, 0.4],
                         horizontal_spacing=0.07)

@@ -31,7 +31,7 @@ NOISE_MODE_DASH = {"unclipped": "solid", "clipped": "dash", "shift": "dot"}
 
 
 def robustness_figure(tables: Mapping[str, pd.DataFrame], kind: str = "noise", *,
-                      modes: Sequence[str] | None = None) -> go.Figure:
+                      modes: Sequence[str] | None = None, methods: Mapping[str, str] | None = None) -> go.Figure:
     """Fig 8: accuracy against noise σ (`kind="noise"`, noise tables) or FGSM ε (`kind="fgsm"`, fgsm
     tables), one line per run. `tables`: {run label: table}.
 
@@ -53,7 +53,7 @@ def robustness_figure(tables: Mapping[str, pd.DataFrame], kind: str = "noise", *
                 raise ValueError(f"no run's noise table holds the mode(s) {wanted}")
     runs = _check_runs(tables, kind, numeric=(x_column, "accuracy"))
     factor = _percent_factor(*(df["accuracy"] for df in runs.values()))
-    colors = run_colors(list(runs))
+    colors = run_colors(list(runs), methods)
     symbol = "σ" if kind == "noise" else "ε"
     all_modes = ([] if kind != "noise" else
                  list(dict.fromkeys(m for df in runs.values() for m in noise_modes(df))))

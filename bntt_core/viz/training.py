@@ -30,7 +30,8 @@ def _add_accuracy_lines(fig: go.Figure, runs: Mapping[str, pd.DataFrame], factor
         ))
 
 
-def accuracy_by_step_figure(tables: Mapping[str, pd.DataFrame], *, log_x: bool = False) -> go.Figure:
+def accuracy_by_step_figure(tables: Mapping[str, pd.DataFrame], *, log_x: bool = False,
+                            methods: Mapping[str, str] | None = None) -> go.Figure:
     """Test accuracy of the output accumulated up to step t, against t, one line per run.
 
     `tables`: {run label: accuracy_by_step table (t, accuracy)}. `log_x` helps when a conversion run
@@ -39,7 +40,7 @@ def accuracy_by_step_figure(tables: Mapping[str, pd.DataFrame], *, log_x: bool =
     runs = _check_runs(tables, "accuracy_by_step", numeric=("t", "accuracy"))
     factor = _percent_factor(*(df["accuracy"] for df in runs.values()))
     fig = go.Figure()
-    _add_accuracy_lines(fig, runs, factor, run_colors(list(runs)))
+    _add_accuracy_lines(fig, runs, factor, run_colors(list(runs), methods))
     fig.update_xaxes(title_text="time steps used t", type="log" if log_x else "linear")
     fig.update_yaxes(title_text="accuracy (%)", rangemode="tozero")
     fig.update_layout(legend_title_text="run")

@@ -62,13 +62,14 @@ if curves_tab.open:
                 if not modes or not shown:
                     st.info("Choose a noise mode that the chosen runs have.")
                 else:
-                    state.show_figure(state.figure(viz.robustness_figure, shown, "noise", modes=tuple(modes)), shown,
+                    state.show_figure(state.figure(viz.robustness_figure, shown, "noise", modes=tuple(modes),
+                                                          methods=state.run_methods(shown)), shown,
                                       key="robustness_noise", file_stem="robustness_noise")
         with right:
             fgsm = state.runs_with_table(cards, "fgsm", key="robustness_fgsm_runs", label="Runs (FGSM)",
                                          default=comparable_first)
             if fgsm:
-                state.show_figure(state.figure(viz.robustness_figure, fgsm, "fgsm"), fgsm, key="robustness_fgsm",
+                state.show_figure(state.figure(viz.robustness_figure, fgsm, "fgsm", methods=state.run_methods(fgsm)), fgsm, key="robustness_fgsm",
                                   file_stem="robustness_fgsm")
 
 if image_tab.open:
