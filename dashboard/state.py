@@ -353,7 +353,9 @@ def loaded_run(card: RunCard):
 def _test_set(dataset_args: dict):
     from bntt_core.runs.splits import run_test_set
 
-    return run_test_set(dataset_args)
+    # a data folder recorded on the machine that trained the run (the shipped runs name /work/shared/data)
+    # is looked for where load_data looks by default when it is not here, as the notebooks do
+    return run_test_set(dataset_args, ignore_missing_data_dir=True)
 
 
 def _dataset_args(config: dict) -> dict:
