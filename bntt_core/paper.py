@@ -62,15 +62,16 @@ from bntt_core.analysis.tables import TABLES
 # to the project root. A notebook's RUN_DIRS defaults point here.
 SHIPPED: dict[str, str] = {
     "quickstart": "data/runs/quickstart",
-    # the ablation on Fashion-MNIST (Figs 1, 3-8, Tables 1/5, energy): BNTT, the paper's BN and none at T = 20
-    # (preset fashion-t20, seed 0); LN, the ANN and the conversion still from the T = 6 ablation (preset
-    # fashion-cpu) until their T = 20 runs are in (experiments/fashion_t20.plan) — the notebooks say so
+    # the ablation on Fashion-MNIST (Figs 1, 3-8, Tables 1/5, energy) at T = 20 (preset fashion-t20, seed 0;
+    # experiments/fashion_t20.plan): BNTT, the paper's BN, LN, none, the ANN twin and its conversion (T = 100)
     "bntt": "data/runs/fashion-t20-bntt-s0",
     "bn": "data/runs/fashion-t20-bn-s0",
-    "ln": "data/runs/fmnist-vgg5-ln",
+    "ln": "data/runs/fashion-t20-ln-s0",
     "none": "data/runs/fashion-t20-none-s0",
-    "ann": "data/runs/fmnist-vgg5-ann",
-    "converted": "data/runs/fmnist-vgg5-converted",
+    # the paper's robustness explanation (fewer steps): the same network without normalisation at T = 60
+    "none_t60": "data/runs/fashion-t60-none-s0",
+    "ann": "data/runs/fashion-t20-ann-s0",
+    "converted": "data/runs/fashion-t20-converted-t100",
     # real CIFAR-10 at the cifar10-cpu scale (Table 1)
     "cifar10_bntt": "data/runs/cifar10-cpu-bntt",
     "cifar10_bn": "data/runs/cifar10-cpu-bn",
@@ -92,6 +93,7 @@ ROLE_LABELS: dict[str, str] = {
     "bn": "BN",
     "ln": "LN",
     "none": "none (surrogate BP)",
+    "none_t60": "none (surrogate BP), T = 60",
     "ann": "ANN",
     "converted": "ANN→SNN conversion",
     "cifar10_bntt": "CIFAR-10 BNTT",
@@ -137,6 +139,7 @@ QUICK_STAND_INS: dict[str, str] = {
     "cifar10_bn": "bn",
     "cifar10_none": "none",
     "cifar10_paper": "bntt",
+    "none_t60": "none",
 }
 # The converted run: the QUICK ANN converted to an SNN with this many steps.
 QUICK_CONVERSION_STEPS = 32

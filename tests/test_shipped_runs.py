@@ -22,7 +22,8 @@ SHIPPED_ROOT = REPO_ROOT / "data" / "runs"
 # computed from the weights in seconds; the GPU run's standard metrics, which need a VGG9 T=25 pass over its
 # test set (its fp16 weights hold 20 exact zeros, so they cannot be derived from its stored tables)
 NOT_SHIPPED = {"seq-mnist-bntt": ("gamma",), "cifar10-vgg9-paper": ("gamma", "standard_metrics")}
-ANALYSED_ON_A_SUBSET = {"fmnist-vgg5-converted": 2000}  # a 100-step network: 2,000 of its 10,000 test images
+# long-T networks (a pass costs T/20 of the ablation's): 2,000 of their 10,000 test images
+ANALYSED_ON_A_SUBSET = {"fashion-t20-converted-t100": 2000, "fashion-t60-none-s0": 2000}
 DATA_LIMIT_BYTES = 40 * 2**20
 
 

@@ -90,8 +90,8 @@ PRESETS: dict[str, Preset] = {
         "(measured when \"bn\" meant bn-joint), --norm none 62.23% (seed 0) (REPRODUCTION.md)",
     ),
     "fashion-cpu": Preset(
-        "CPU, ~4-7 min per run: the T=6 ablation (its LN, ANN and conversion runs are still shipped: "
-        "data/runs/fmnist-vgg5-*). A quarter-width VGG5 on real "
+        "CPU, ~4-7 min per run: the earlier T=6 ablation (REPRODUCTION.md; the shipped runs are fashion-t20's). "
+        "A quarter-width VGG5 on real "
         "Fashion-MNIST (60,000 / 10,000), T=6, 3 epochs at a constant lr 0.1, no augmentation; add --norm "
         "bn|bn-joint|tdbn|tebn|ln|none or --ann for the other rows of the comparison",
         dict(arch="vgg5", dataset="fashion-mnist", width=0.25, num_steps=6, leak=0.95, epochs=3, batch_size=64,
