@@ -42,7 +42,7 @@ def lif_playground() -> None:
         first.metric("Spikes", spikes)
         second.metric("Firing rate (spikes / step)", f"{teaching.lif_firing_rate(trace):.3f}")
         figure = state.figure(viz.lif_trace_figure, trace["current"], trace["membrane"], trace["spike"], threshold,
-                                        membrane_after_reset=trace["membrane_after_reset"])
+                              membrane_after_reset=trace["membrane_after_reset"])
         state.show_figure(figure, trace, key="learn_lif", file_stem="lif_trace")
 
 
@@ -74,11 +74,11 @@ def input_coding() -> None:
         st.caption(f"Label {label}. Active inputs per step: Poisson "
                    f"{summary.loc[summary.coding == 'poisson', 'active_fraction'].mean():.1%}, direct "
                    f"{summary.loc[summary.coding == 'direct', 'active_fraction'].mean():.1%}.")
-        poisson = state.figure(viz.encoding_figure, coded["poisson"], "Poisson (rate) coding: ternary spikes, fresh every step",
-                                        max_steps=panels)
+        poisson = state.figure(viz.encoding_figure, coded["poisson"],
+                               "Poisson (rate) coding: ternary spikes, fresh every step", max_steps=panels)
         state.show_figure(poisson, summary, key="learn_coding_poisson", file_stem="poisson_coding")
         direct = state.figure(viz.encoding_figure, coded["direct"], "Direct coding: the analog image at every step",
-                                       max_steps=panels)
+                              max_steps=panels)
         state.show_figure(direct, summary, key="learn_coding_direct", file_stem="direct_coding")
 
 
