@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bntt_core.paper import DEFAULT_OUTPUT_DIR, project_root, resolve_path
+from bntt_core.data.locations import project_root
+from bntt_core.paper import DEFAULT_OUTPUT_DIR, resolve_path
 
 KERNEL_NAME = "python3"
 SYNC_COMMAND = ".venv/bin/jupytext --sync notebooks/*.py"

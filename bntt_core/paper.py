@@ -56,6 +56,7 @@ from bntt_core.analysis.claims import (  # noqa: F401
     verdict_spike_rate,
 )
 from bntt_core.analysis.tables import TABLES
+from bntt_core.data.locations import project_root
 
 # ------------------------------------------------------------------------------ the shipped runs
 # The ONE place that names the shipped runs (data/runs/, see data/runs/README.md). Paths are relative
@@ -149,16 +150,6 @@ QUICK_ANALYSIS_IMAGES = 64
 
 
 # ------------------------------------------------------------------------------------ locations
-def project_root() -> Path:
-    """The checkout this package runs from (the folder holding pyproject.toml and data/), or the
-    current directory when bntt_core is installed elsewhere."""
-    candidates = [Path(__file__).resolve().parents[1], Path.cwd().resolve(), *Path.cwd().resolve().parents]
-    for folder in candidates:
-        if (folder / "pyproject.toml").is_file() and (folder / "bntt_core").is_dir():
-            return folder
-    return Path.cwd().resolve()
-
-
 def resolve_path(path: str | os.PathLike) -> Path:
     """An absolute path: absolute paths as given, relative ones from the project root."""
     path = Path(path).expanduser()

@@ -200,13 +200,13 @@ def list_runs() -> list[RunCard]:
     return _scan(tuple(str(r) for r in roots), _roots_stamp(roots))
 
 
-def run_methods(names) -> dict[str, str]:
-    """{run name: its method from its config (runs.listing.run_method)}: the colours of the figures that
-    compare runs, whatever the runs' folders are called."""
+def run_methods(cards: list[RunCard], names) -> dict[str, str]:
+    """{run name: its method from its config (runs.listing.run_method)} for the `names` among the view's
+    `cards`: the colours of the figures that compare runs, whatever the runs' folders are called."""
     from bntt_core.runs.listing import run_method
 
-    by_name = {c.name: c for c in list_runs() if c.error is None}
-    return {name: run_method(by_name[name].summary) for name in names if name in by_name}
+    wanted = set(names)
+    return {c.name: run_method(c.summary) for c in cards if c.name in wanted and c.error is None}
 
 
 def clear_run_caches() -> None:

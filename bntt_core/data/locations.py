@@ -9,8 +9,14 @@ from pathlib import Path
 
 
 def project_root() -> Path:
-    """The repository root: the folder above the bntt_core package."""
-    return Path(__file__).resolve().parents[2]
+    """The checkout this package runs from (the folder holding pyproject.toml and bntt_core/: data/, notebooks/,
+    the shipped runs), or, when bntt_core is installed elsewhere, the checkout the current directory is in, else
+    the current directory."""
+    candidates = [Path(__file__).resolve().parents[2], Path.cwd().resolve(), *Path.cwd().resolve().parents]
+    for folder in candidates:
+        if (folder / "pyproject.toml").is_file() and (folder / "bntt_core").is_dir():
+            return folder
+    return Path.cwd().resolve()
 
 
 def cache_dir() -> Path:

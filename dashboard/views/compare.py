@@ -58,7 +58,7 @@ def show_standard_metrics(chosen_runs: list[state.RunCard]) -> None:
     found = state.tables(chosen_runs, "standard_metrics")
     without = [c.name for c in chosen_runs if c.name not in found]
     if found:
-        state.show_figure(state.figure(viz.standard_metrics_figure, found, methods=state.run_methods(found)), found, key="compare_standard_metrics",
+        state.show_figure(state.figure(viz.standard_metrics_figure, found, methods=state.run_methods(cards, found)), found, key="compare_standard_metrics",
                           file_stem="compare_standard_metrics")
         st.dataframe(standard_metrics.compare(found), hide_index=True, key="compare_standard_metrics_table")
         st.caption("Per image, one inference of all T steps. Effective ops count only non-zero inputs and weights: "
@@ -127,7 +127,7 @@ if steps_tab.open:
             longest = max(int(df["t"].max()) for df in by_step.values())
             log_x = st.toggle("Log time axis", value=longest >= 100, key="compare_log_steps")
             state.show_figure(state.figure(viz.accuracy_by_step_figure, by_step, log_x=log_x,
-                                           methods=state.run_methods(by_step)), by_step,
+                                           methods=state.run_methods(cards, by_step)), by_step,
                               key="compare_accuracy_by_step", file_stem="compare_accuracy_by_step")
         else:
             st.info("None of these runs has the accuracy_by_step table; compute the analysis in the Runs view.")
@@ -137,10 +137,10 @@ if spikes_tab.open:
         rates = tables_of("spike_rate")
         energy = tables_of("energy")
         if rates:
-            state.show_figure(state.figure(viz.spike_rate_figure, rates, methods=state.run_methods(rates)), rates,
+            state.show_figure(state.figure(viz.spike_rate_figure, rates, methods=state.run_methods(cards, rates)), rates,
                               key="compare_spike_rate", file_stem="compare_spike_rate")
         if energy:
-            state.show_figure(state.figure(viz.energy_figure, energy, methods=state.run_methods(energy)), energy, key="compare_energy", file_stem="compare_energy")
+            state.show_figure(state.figure(viz.energy_figure, energy, methods=state.run_methods(cards, energy)), energy, key="compare_energy", file_stem="compare_energy")
         if not rates and not energy:
             st.info("None of these runs has spike_rate or energy tables; compute the analysis in the Runs view.")
         show_standard_metrics(runs)
@@ -151,14 +151,14 @@ if robust_tab.open:
         left, right = st.columns(2)
         with left:
             if noise:
-                state.show_figure(state.figure(viz.robustness_figure, noise, "noise", methods=state.run_methods(noise)),
+                state.show_figure(state.figure(viz.robustness_figure, noise, "noise", methods=state.run_methods(cards, noise)),
                                   noise, key="compare_noise", file_stem="compare_noise")
             else:
                 st.info("None of these runs has the noise table.")
         with right:
             if fgsm_tables:
                 state.show_figure(state.figure(viz.robustness_figure, fgsm_tables, "fgsm",
-                                               methods=state.run_methods(fgsm_tables)), fgsm_tables, key="compare_fgsm",
+                                               methods=state.run_methods(cards, fgsm_tables)), fgsm_tables, key="compare_fgsm",
                                   file_stem="compare_fgsm")
             else:
                 st.info("None of these runs has the fgsm table.")

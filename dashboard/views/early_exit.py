@@ -128,5 +128,5 @@ else:
                         "accuracy_change", "available", "reason"]]
     st.dataframe(shown, hide_index=True, key="early_exit_summary_table")
     state.show_figure(state.figure(viz.early_exit_comparison_figure, {card.name: by_step, **others}, comparison,
-                                   methods=state.run_methods([card.name, *others])),
+                                   methods=state.run_methods(cards, [card.name, *others])),
                       comparison, key="early_exit_compare", file_stem=f"{stem}-early_exit_comparison")

@@ -63,13 +63,13 @@ if curves_tab.open:
                     st.info("Choose a noise mode that the chosen runs have.")
                 else:
                     state.show_figure(state.figure(viz.robustness_figure, shown, "noise", modes=tuple(modes),
-                                                          methods=state.run_methods(shown)), shown,
+                                                          methods=state.run_methods(cards, shown)), shown,
                                       key="robustness_noise", file_stem="robustness_noise")
         with right:
             fgsm = state.runs_with_table(cards, "fgsm", key="robustness_fgsm_runs", label="Runs (FGSM)",
                                          default=comparable_first)
             if fgsm:
-                state.show_figure(state.figure(viz.robustness_figure, fgsm, "fgsm", methods=state.run_methods(fgsm)), fgsm, key="robustness_fgsm",
+                state.show_figure(state.figure(viz.robustness_figure, fgsm, "fgsm", methods=state.run_methods(cards, fgsm)), fgsm, key="robustness_fgsm",
                                   file_stem="robustness_fgsm")
 
 if image_tab.open:

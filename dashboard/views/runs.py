@@ -105,7 +105,7 @@ with right:
         by_step = state.table(card, "accuracy_by_step")
         st.markdown("**Accuracy by time step**")
         state.show_figure(state.figure(viz.accuracy_by_step_figure, {card.name: by_step},
-                                         methods=state.run_methods([card.name])), by_step,
+                                         methods=state.run_methods(cards, [card.name])), by_step,
                           key="runs_accuracy_by_step", file_stem=f"{card.name}-accuracy_by_step".replace("/", "_"))
     else:
         st.info("Accuracy by step is part of the analysis; compute it below.")

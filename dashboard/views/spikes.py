@@ -50,7 +50,7 @@ def rate_section() -> None:
     rates = state.runs_with_table(healthy, "spike_rate", key="spikes_rate_runs", label="Runs",
                                   default=current_run_first)
     if rates:
-        state.show_figure(state.figure(viz.spike_rate_figure, rates, methods=state.run_methods(rates)), rates, key="spikes_rate", file_stem="spike_rate")
+        state.show_figure(state.figure(viz.spike_rate_figure, rates, methods=state.run_methods(cards, rates)), rates, key="spikes_rate", file_stem="spike_rate")
 
 
 @st.fragment
