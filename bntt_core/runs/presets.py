@@ -89,6 +89,14 @@ PRESETS: dict[str, Preset] = {
         "wall each on the shared 2-core CPU, one thread, two runs at a time; --norm bn-joint 69.58 ± 0.47% "
         "(measured when \"bn\" meant bn-joint), --norm none 62.23% (seed 0) (REPRODUCTION.md)",
     ),
+    "cifar10-t15": Preset(
+        "CPU, ~40 min per run: cifar10-cpu at T=15, where a layer's input distribution has time to change "
+        "(issue 16's CIFAR-10 rows): a quarter-width VGG5 on real CIFAR-10, 8 epochs with the paper's schedule "
+        "and augmentation; add --norm bn|none for the other rows",
+        dict(arch="vgg5", dataset="cifar10", width=0.25, num_steps=15, leak=0.95, epochs=8, batch_size=64,
+             lr=0.1, threads=1),
+        "",
+    ),
     "fashion-cpu": Preset(
         "CPU, ~4-7 min per run: the earlier T=6 ablation (REPRODUCTION.md; the shipped runs are fashion-t20's). "
         "A quarter-width VGG5 on real "
