@@ -373,7 +373,10 @@ def steps_differ(runs: Mapping[str, str | os.PathLike]) -> str:
             continue
         dataset = (config.get("data") or {}).get("dataset", "?")
         by_dataset.setdefault(dataset, {})[label(role, path)] = int(model.get("num_steps", 0))
-    return "; ".join(", ".join(f"{name} T = {steps}" for name, steps in steps_of.items())
+    def named(name: str, steps: int) -> str:  # a role label may say its T already ("…, T = 60")
+        return name if name.endswith(f"T = {steps}") else f"{name} T = {steps}"
+
+    return "; ".join(", ".join(named(name, steps) for name, steps in steps_of.items())
                      for steps_of in by_dataset.values() if len(set(steps_of.values())) > 1)
 
 

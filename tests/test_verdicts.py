@@ -206,3 +206,6 @@ def test_runs_that_differ_in_t_are_named_and_the_others_pass(tmp_path) -> None:
     assert paper.steps_differ(same) == ""
     mixed = {**same, "ln": run("f", steps=6), "broken": tmp_path / "nothing-here"}
     assert paper.steps_differ(mixed) == "BNTT T = 20, none (surrogate BP) T = 20, LN T = 6"
+    # a role whose label already says its T is not told it twice
+    with_t60 = {"bntt": same["bntt"], "none_t60": run("g", steps=60)}
+    assert paper.steps_differ(with_t60) == "BNTT T = 20, none (surrogate BP), T = 60"
