@@ -288,7 +288,7 @@ def test_make_norm_names_every_choice():
 
 
 @pytest.mark.parametrize("kind", NORMS)
-def test_models_build_every_norm_and_only_bntt_takes_the_fused_cpu_path(kind):
+def test_models_build_every_norm_and_only_bntt_and_bn_take_the_fused_cpu_path(kind):
     torch.manual_seed(0)
     model = build_model("vgg5", num_classes=3, in_channels=1, image_size=8, num_steps=3, width=0.0625,
                         norm=kind, threshold=0.5)
@@ -298,7 +298,7 @@ def test_models_build_every_norm_and_only_bntt_takes_the_fused_cpu_path(kind):
     if kind == "tebn":
         assert layer.norm.step_scale.shape == (3,)
     current = torch.randn(3, 4, getattr(layer.norm, "num_features", 4), 8, 8)
-    if kind != "bntt":  # the fused loops compute BNTT's per-step statistics: never another norm's
+    if kind not in ("bntt", "bn"):  # the fused loops compute per-step statistics: never another norm's
         assert not bntt_into_lif_applies(layer.norm, layer.neuron, current)
     images = torch.randn(4, 1, 8, 8)
     loss = model(images, generator=torch.Generator().manual_seed(0)).logsumexp(-1).sum()

@@ -25,7 +25,7 @@ from bntt_core import BNTT, LIF, build_model, train_step
 from bntt_core.nn import models as models_module
 from bntt_core.nn import neurons as neurons_module
 from bntt_core.nn.kernels import cpu as _cpu_kernels
-from bntt_core.nn.norms import bntt_into_lif, bntt_into_lif_applies
+from bntt_core.nn.norms import StepBN, bntt_into_lif, bntt_into_lif_applies
 from bntt_core.nn.step import keep_freed_memory_for_reuse
 from bntt_core.nn.surrogate import get_surrogate
 
@@ -153,6 +153,40 @@ def test_fused_bntt_lif_equals_lif_of_bntt(spatial, layout, training, reset):
     assert torch.all(mean[steps:] == ref_mean[steps:])  # steps beyond T untouched
 
 
+@needs_kernels
+@pytest.mark.parametrize("spatial, training", list(itertools.product([True, False], [True, False])))
+def test_fused_step_bn_lif_equals_lif_of_step_bn(spatial, training):
+    """The paper's standard BN through the same loops: one γ and one stored mean/var, per-step batch
+    statistics in training, the running stats updated as T calls of one BatchNorm would."""
+    torch.manual_seed(3)
+    steps, batch, channels = 6, 5, 4
+    shape = (steps, batch, channels, 3, 4) if spatial else (steps, batch, channels)
+    drift = torch.linspace(-1.0, 2.0, steps).view(steps, *([1] * (len(shape) - 1)))  # statistics move with t
+    current, upstream = torch.randn(shape) * 2 + drift, torch.randn(shape)
+    results = []
+    for fused in (True, False):
+        norm, lif = StepBN(channels), LIF(leak=0.9)
+        with torch.no_grad():
+            norm.weight.copy_(torch.linspace(0.5, 2.0, channels))
+            norm.running_mean.copy_(torch.linspace(-1, 1, channels))
+            norm.running_var.copy_(torch.linspace(0.5, 2, channels))
+        norm.train(training)
+        x = current.clone().requires_grad_()
+        assert bntt_into_lif_applies(norm, lif, x)
+        spikes = bntt_into_lif(norm, lif, x) if fused else lif(norm(x))
+        (spikes * upstream).sum().backward()
+        results.append((spikes, x.grad, norm.weight.grad, norm.running_mean, norm.running_var))
+    (spikes, grad, gamma_grad, mean, var), (ref_spikes, ref_grad, ref_gamma_grad, ref_mean, ref_var) = results
+    assert torch.equal(spikes, ref_spikes)
+    assert gamma_grad.shape == (channels,)
+    torch.testing.assert_close(grad, ref_grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gamma_grad, ref_gamma_grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mean, ref_mean, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(var, ref_var, atol=1e-6, rtol=1e-6)
+    if not training:
+        assert torch.equal(mean, torch.linspace(-1, 1, channels))  # inference leaves the stored stats alone
+
+
 def test_pool_saving_nothing_has_avgpool_gradient():
     for layout in ("nchw", "channels_last"):
         x = torch.randn(6, 3, 8, 8)
@@ -167,9 +201,10 @@ def test_pool_saving_nothing_has_avgpool_gradient():
         torch.testing.assert_close(a.grad, b.grad, atol=0, rtol=0)
 
 
-def _tiny_vgg(num_steps=5):
+def _tiny_vgg(num_steps=5, norm="bntt"):
     torch.manual_seed(3)
-    return build_model("vgg5", num_classes=4, in_channels=3, image_size=8, num_steps=num_steps, width=0.125)
+    return build_model("vgg5", num_classes=4, in_channels=3, image_size=8, num_steps=num_steps, width=0.125,
+                       norm=norm)
 
 
 def _forward_backward(model, encoded):
@@ -180,13 +215,13 @@ def _forward_backward(model, encoded):
 
 
 @needs_kernels
-@pytest.mark.parametrize("training", [True, False])
-def test_network_same_with_and_without_compiled_loops(training, monkeypatch):
-    model = _tiny_vgg().train(training)
+@pytest.mark.parametrize("training, norm", list(itertools.product([True, False], ["bntt", "bn"])))
+def test_network_same_with_and_without_compiled_loops(training, norm, monkeypatch):
+    model = _tiny_vgg(norm=norm).train(training)
     encoded = torch.sign(torch.randn(5, 6, 3, 8, 8, generator=torch.Generator().manual_seed(4)))
     fast_logits, fast_grads = _forward_backward(model, encoded)
     monkeypatch.setattr(_cpu_kernels, "_library", False)
-    eager_model = _tiny_vgg().train(training)
+    eager_model = _tiny_vgg(norm=norm).train(training)
     eager_logits, eager_grads = _forward_backward(eager_model, encoded)
     torch.testing.assert_close(fast_logits, eager_logits, atol=1e-5, rtol=1e-5)
     for name, grad in eager_grads.items():

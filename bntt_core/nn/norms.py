@@ -92,7 +92,8 @@ class BNTT(nn.Module):
 
 class _BNTTIntoLIF(torch.autograd.Function):
     """BNTT followed by the LIF scan in two passes over the currents (statistics, then normalise-charge-fire),
-    for the compiled CPU loops; the same values as `LIF()(BNTT()(x))` up to rounding.
+    for the compiled CPU loops; the same values as `LIF()(BNTT()(x))` up to rounding. The paper's standard BN
+    (StepBN) runs through it too, as BNTT with γ_t = γ (`bntt_into_lif`).
 
     Why: the batched `F.batch_norm` needs its input copied into a [B, T·C, S] layout and its output read
     back through a transposed view, and it writes a normalised copy that the scan reads once. Here the
@@ -162,19 +163,35 @@ class _BNTTIntoLIF(torch.autograd.Function):
 
 
 def bntt_into_lif_applies(norm: nn.Module, neuron: nn.Module, x: torch.Tensor) -> bool:
-    """Whether `_BNTTIntoLIF` can run `neuron(norm(x))` here (see `bntt_into_lif`)."""
+    """Whether `_BNTTIntoLIF` can run `neuron(norm(x))` here (see `bntt_into_lif`): BNTT, or the paper's
+    standard BN (StepBN: per-step batch statistics too, one γ and one stored mean/var)."""
     from bntt_core.nn.neurons import LIF, compiled_scan_applies
 
-    return (type(norm) is BNTT and type(neuron) is LIF and x.dim() in (3, 5) and x.shape[2] == norm.num_features
-            and x.shape[0] <= norm.num_steps and x.shape[0] >= 1
+    return (type(norm) in (BNTT, StepBN) and type(neuron) is LIF and x.dim() in (3, 5)
+            and x.shape[2] == norm.num_features and x.shape[0] >= 1
+            and (type(norm) is StepBN or x.shape[0] <= norm.num_steps)
             and (not norm.training or x.numel() // (x.shape[0] * x.shape[2]) > 1)  # else: F.batch_norm's error
             and norm.weight.dtype == torch.float32 and compiled_scan_applies(x, neuron.surrogate))
 
 
-def bntt_into_lif(norm: BNTT, neuron: nn.Module, x: torch.Tensor, stats: dict | None = None) -> torch.Tensor:
+def bntt_into_lif(norm: BNTT | StepBN, neuron: nn.Module, x: torch.Tensor,
+                  stats: dict | None = None) -> torch.Tensor:
     """Spikes of `neuron(norm(x))` through the compiled CPU loops (check `bntt_into_lif_applies` first).
     With a `stats` dict, the same pass also fills in what recording needs (`_cpu_kernels.lif_forward`)."""
     steps = x.shape[0]
+    if type(norm) is StepBN:
+        # StepBN is BNTT with γ_t = γ for every t (the expand sums γ's gradient over the steps); in
+        # training the loops normalise by each step's batch statistics, which momentum-1 buffers receive
+        # and StepBN folds into its one running mean/var; at inference the one stored mean/var serve every t
+        weight = norm.weight.expand(steps, norm.num_features)
+        if not norm.training:
+            return _BNTTIntoLIF.apply(x, weight, norm.running_mean.expand_as(weight),
+                                      norm.running_var.expand_as(weight), False, norm.momentum, norm.eps, neuron,
+                                      stats)
+        step_mean, step_var = norm._step_buffers(steps, x.device)
+        spikes = _BNTTIntoLIF.apply(x, weight, step_mean, step_var, True, 1.0, norm.eps, neuron, stats)
+        norm._absorb_step_statistics(step_mean, step_var)
+        return spikes
     return _BNTTIntoLIF.apply(x, norm.weight[:steps], norm.running_mean[:steps], norm.running_var[:steps],
                               norm.training, norm.momentum, norm.eps, neuron, stats)
 
@@ -226,19 +243,28 @@ class StepBN(_OneStatisticBN):
             return self._joint(x, self.weight)
         steps, batch, channels = x.shape[0], x.shape[1], self.num_features
         side_by_side = x.transpose(0, 1).reshape(batch, steps * channels, -1)  # step t's channel c → t·C + c
-        # momentum 1: these buffers receive exactly step t's batch mean and unbiased variance
-        step_mean = torch.zeros(steps * channels, dtype=self.running_mean.dtype, device=x.device)
-        step_var = torch.ones(steps * channels, dtype=self.running_var.dtype, device=x.device)
-        y = F.batch_norm(side_by_side, step_mean, step_var, self.weight.repeat(steps), None, True, 1.0, self.eps)
-        with torch.no_grad():
-            momentum = float(self.momentum)
-            powers = torch.arange(steps - 1, -1, -1, dtype=torch.float64, device=x.device)  # T−1 … 0
-            weights = momentum * (1.0 - momentum) ** powers  # [T]: how much step t's statistics count
-            keep = (1.0 - momentum) ** steps  # what is left of the old running value
-            for running, batch_stat in ((self.running_mean, step_mean), (self.running_var, step_var)):
-                update = keep * running.double() + weights @ batch_stat.view(steps, channels).double()
-                running.copy_(update)
+        step_mean, step_var = self._step_buffers(steps, x.device)
+        y = F.batch_norm(side_by_side, step_mean.view(-1), step_var.view(-1), self.weight.repeat(steps), None, True,
+                         1.0, self.eps)
+        self._absorb_step_statistics(step_mean, step_var)
         return y.view(batch, steps, *x.shape[2:]).transpose(0, 1)
+
+    def _step_buffers(self, steps: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """[T, C] buffers that a batch norm with momentum 1 fills with exactly step t's batch mean and
+        unbiased variance."""
+        shape = (steps, self.num_features)
+        return (torch.zeros(shape, dtype=self.running_mean.dtype, device=device),
+                torch.ones(shape, dtype=self.running_var.dtype, device=device))
+
+    @torch.no_grad()
+    def _absorb_step_statistics(self, step_mean: torch.Tensor, step_var: torch.Tensor) -> None:
+        """The T sequential running-stat updates of steps 0 … T−1, in closed form (float64)."""
+        steps, momentum = step_mean.shape[0], float(self.momentum)
+        powers = torch.arange(steps - 1, -1, -1, dtype=torch.float64, device=step_mean.device)  # T−1 … 0
+        weights = momentum * (1.0 - momentum) ** powers  # [T]: how much step t's statistics count
+        keep = (1.0 - momentum) ** steps  # what is left of the old running value
+        for running, batch_stat in ((self.running_mean, step_mean), (self.running_var, step_var)):
+            running.copy_(keep * running.double() + weights @ batch_stat.double())
 
 
 class SharedBN(_OneStatisticBN):
