@@ -79,7 +79,7 @@ def measure(steps: int, batch: int, channels: int, image_size: int, rounds: int)
             times[way].append(step(way))
     floor = times["none"]
     return {way: {"seconds": statistics.median(measured),
-                  "ratio": statistics.median(t / f for t, f in zip(measured, floor)),
+                  "ratio": statistics.median(t / f for t, f in zip(measured, floor, strict=True)),
                   "precision": resolve_precision(None, torch.device("cpu"))}
             for way, measured in times.items()}
 
